@@ -1,0 +1,16 @@
+// Grow-only scratch buffers owned by the calling thread and reused across kernel calls: fresh
+// large allocations page-fault at ~2.4 GB/s on the target machine, so hot paths must not allocate.
+// Worker threads may use the caller's buffer inside the caller's parallel region.
+#pragma once
+
+#include <cstddef>
+
+namespace ictus {
+
+enum class ScratchSlot : int { kPackedInput = 0, kPhaseGrad = 1, kCount = 2 };
+
+// A 64-byte aligned buffer of at least `count` floats, valid until the next call with this slot on
+// this thread. Throws std::bad_alloc (MemoryError in Python) when memory runs out.
+float* scratch_floats(ScratchSlot slot, size_t count);
+
+}  // namespace ictus

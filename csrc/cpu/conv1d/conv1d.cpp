@@ -1,0 +1,247 @@
+// Conv1d dispatch and the SIMD variants' driver: plans the taps of the correlation primitive
+// (conv1d.h) for forward, input gradient and weight gradient, splits strided signals into phases,
+// and spreads work items over the thread pool. Shapes are validated by the caller (bindings).
+#include "cpu/conv1d/conv1d.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "common/check.h"
+#include "common/scratch.h"
+#include "common/thread_pool.h"
+
+namespace ictus::cpu {
+namespace {
+
+struct SimdKernels {
+  CorrelateForwardKernel fwd;
+  CorrelateWeightGradKernel wgrad;
+  SimdTiling tiling;
+  const char* fwd_name;
+  const char* wgrad_name;
+};
+
+// Null for the scalar variant.
+const SimdKernels* simd_kernels(Isa isa) {
+  static const SimdKernels portable{conv1d_fwd_portable, conv1d_bwd_weight_portable, kPortableTiling,
+                                    "conv1d_fwd_portable", "conv1d_bwd_weight_portable"};
+#if defined(ICTUS_X86)
+  static const SimdKernels avx2{conv1d_fwd_avx2, conv1d_bwd_weight_avx2, kAvx2Tiling, "conv1d_fwd_avx2",
+                                "conv1d_bwd_weight_avx2"};
+  static const SimdKernels avx512{conv1d_fwd_avx512, conv1d_bwd_weight_avx512, kAvx512Tiling,
+                                  "conv1d_fwd_avx512", "conv1d_bwd_weight_avx512"};
+  if (isa == Isa::kAvx2) return &avx2;
+  if (isa == Isa::kAvx512) return &avx512;
+#endif
+  if (isa == Isa::kPortable) return &portable;
+  return nullptr;
+}
+
+// The input x as a correlation source: as it is for stride 1; for stride s split into s phases
+// (phase r of a row holds frames r, r+s, r+2s, ...) in a scratch buffer, so each tap reads
+// contiguous frames. Tap k reads frame t*s + k*d - pad_left = (t + q)*s + r of the row.
+struct SourcePlan {
+  std::vector<CorrelateTap> taps;
+  std::vector<int64_t> phase_length;
+  CorrelateSource source;
+};
+
+SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
+  SourcePlan plan;
+  const int64_t st = s.stride;
+  for (int64_t k = 0; k < s.kernel_size; ++k) {
+    const int64_t j = k * s.dilation - s.pad_left;
+    plan.taps.push_back({k, floor_div(j, st), floor_mod(j, st)});
+  }
+  for (int64_t r = 0; r < st; ++r) plan.phase_length.push_back(phase_length(s.in_length, st, r));
+  CorrelateSource& src = plan.source;
+  src.taps = plan.taps.data();
+  src.num_taps = s.kernel_size;
+  src.phase_length = plan.phase_length.data();
+  src.channels = s.in_channels;
+  if (st == 1) {
+    src.data = x;
+    src.batch_stride = s.in_channels * s.in_length;
+    src.channel_stride = s.in_length;
+    src.phase_stride = 0;
+    return plan;
+  }
+  const int64_t row_stride = checked_mul(st, plan.phase_length[0], "stride-split input row");
+  const int64_t rows = checked_mul(s.batch, s.in_channels, "stride-split input");
+  float* packed = scratch_floats(ScratchSlot::kPackedInput,
+                                 static_cast<size_t>(checked_mul(rows, row_stride, "stride-split input")));
+  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const float* in = x + row * s.in_length;
+      for (int64_t r = 0; r < st; ++r) {
+        float* out = packed + row * row_stride + r * plan.phase_length[0];
+        for (int64_t m = 0; m < plan.phase_length[r]; ++m) out[m] = in[m * st + r];
+      }
+    }
+  });
+  src.data = packed;
+  src.batch_stride = s.in_channels * row_stride;
+  src.channel_stride = row_stride;
+  src.phase_stride = plan.phase_length[0];
+  return plan;
+}
+
+int64_t forward_items(const SimdTiling& tiling, int64_t batch, int64_t out_length) {
+  const int64_t tile = static_cast<int64_t>(tiling.fwd_vectors) * tiling.width;
+  return batch * ((out_length + tile - 1) / tile);
+}
+
+void run_forward(const SimdKernels& k, const CorrelateForward& p) {
+  ThreadPool::instance().parallel_for(forward_items(k.tiling, p.batch, p.out_length),
+                                      [&](int64_t b, int64_t e) { k.fwd(p, b, e); });
+}
+
+// grad_x[n][c][j] = sum_o sum_k W[o][c][k] grad_y[n][o][(j + pad_left - k*d) / s] over exact divisions:
+// for stride 1 one correlation of grad_y with the transposed weights; for stride s one per phase
+// r of grad_x (frames j = m*s + r), each with the taps k that divide exactly.
+void simd_backward_data(const SimdKernels& k, const Conv1dShape& s, const float* grad_y, const float* weight,
+                        float* grad_x) {
+  const int64_t st = s.stride;
+  const int64_t grad_len = s.out_length;
+  CorrelateSource src{};
+  src.data = grad_y;
+  src.batch_stride = s.out_channels * s.out_length;
+  src.channel_stride = s.out_length;
+  src.phase_stride = 0;
+  src.phase_length = &grad_len;
+  src.channels = s.out_channels;
+  CorrelateForward p{};
+  p.batch = s.batch;
+  p.out_channels = s.in_channels;
+  p.weight = weight;
+  p.weight_out_stride = s.kernel_size;  // W(c, o, k) = weight[o][c][k]
+  p.weight_in_stride = s.in_channels * s.kernel_size;
+  p.bias = nullptr;
+
+  std::vector<CorrelateTap> taps;
+  if (st == 1) {
+    for (int64_t kk = 0; kk < s.kernel_size; ++kk) taps.push_back({kk, s.pad_left - kk * s.dilation, 0});
+    src.taps = taps.data();
+    src.num_taps = s.kernel_size;
+    p.src = src;
+    p.out_length = s.in_length;
+    p.out = grad_x;
+    p.out_batch_stride = s.in_channels * s.in_length;
+    p.out_channel_stride = s.in_length;
+    run_forward(k, p);
+    return;
+  }
+  const int64_t rows = s.batch * s.in_channels;
+  const int64_t max_phase = phase_length(s.in_length, st, 0);
+  float* phase_out = scratch_floats(ScratchSlot::kPhaseGrad,
+                                    static_cast<size_t>(checked_mul(rows, max_phase, "input-gradient phase")));
+  for (int64_t r = 0; r < st && r < s.in_length; ++r) {
+    const int64_t len = phase_length(s.in_length, st, r);
+    taps.clear();
+    for (int64_t kk = 0; kk < s.kernel_size; ++kk) {
+      const int64_t num = r + s.pad_left - kk * s.dilation;
+      if (floor_mod(num, st) == 0) taps.push_back({kk, floor_div(num, st), 0});
+    }
+    if (!taps.empty()) {
+      src.taps = taps.data();
+      src.num_taps = static_cast<int64_t>(taps.size());
+      p.src = src;
+      p.out_length = len;
+      p.out = phase_out;
+      p.out_batch_stride = s.in_channels * len;
+      p.out_channel_stride = len;
+      run_forward(k, p);
+    }
+    const bool empty = taps.empty();
+    ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        float* out = grad_x + row * s.in_length + r;
+        const float* in = phase_out + row * len;
+        for (int64_t m = 0; m < len; ++m) out[m * st] = empty ? 0.0f : in[m];
+      }
+    });
+  }
+}
+
+void simd_backward_weight(const SimdKernels& k, const Conv1dShape& s, const float* grad_y,
+                          const CorrelateSource& src, float* grad_weight) {
+  CorrelateWeightGrad p{};
+  p.src = src;
+  p.batch = s.batch;
+  p.out_channels = s.out_channels;
+  p.out_length = s.out_length;
+  p.grad_out = grad_y;
+  p.grad_out_batch_stride = s.out_channels * s.out_length;
+  p.grad_out_channel_stride = s.out_length;
+  p.grad_weight = grad_weight;
+  p.weight_out_stride = s.in_channels * s.kernel_size;
+  p.weight_in_stride = s.kernel_size;
+  const int64_t items = BalancedBlocks(s.out_channels, k.tiling.wgrad_channels).count * s.in_channels;
+  ThreadPool::instance().parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });
+}
+
+// grad_bias[o] = sum_n sum_t grad_y[n][o][t], in double (it is cheap and long sums lose digits).
+void backward_bias(const Conv1dShape& s, const float* grad_y, float* grad_bias) {
+  ThreadPool::instance().parallel_for(s.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < s.batch; ++n) {
+        const float* g = grad_y + (n * s.out_channels + o) * s.out_length;
+        for (int64_t t = 0; t < s.out_length; ++t) acc += g[t];
+      }
+      grad_bias[o] = static_cast<float>(acc);
+    }
+  });
+}
+
+}  // namespace
+
+void conv1d_forward(Isa isa, const Conv1dShape& s, const float* x, const float* weight, const float* bias,
+                    float* y) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (k == nullptr) {
+    conv1d_fwd_scalar(s, x, weight, bias, y);
+    return;
+  }
+  const SourcePlan plan = plan_input_source(s, x);
+  CorrelateForward p{};
+  p.src = plan.source;
+  p.batch = s.batch;
+  p.out_channels = s.out_channels;
+  p.out_length = s.out_length;
+  p.weight = weight;
+  p.weight_out_stride = s.in_channels * s.kernel_size;
+  p.weight_in_stride = s.kernel_size;
+  p.bias = bias;
+  p.out = y;
+  p.out_batch_stride = s.out_channels * s.out_length;
+  p.out_channel_stride = s.out_length;
+  run_forward(*k, p);
+}
+
+void conv1d_backward(Isa isa, const Conv1dShape& s, const float* grad_y, const float* x, const float* weight,
+                     const Conv1dGrads& grads) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (grads.grad_x) {
+    if (k) simd_backward_data(*k, s, grad_y, weight, grads.grad_x);
+    else conv1d_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
+  }
+  if (grads.grad_weight) {
+    if (k) simd_backward_weight(*k, s, grad_y, plan_input_source(s, x).source, grads.grad_weight);
+    else conv1d_bwd_weight_scalar(s, grad_y, x, grads.grad_weight);
+  }
+  if (grads.grad_bias) backward_bias(s, grad_y, grads.grad_bias);
+}
+
+const char* conv1d_kernel_name(Isa isa, const char* op) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (std::strcmp(op, "conv1d_fwd") == 0) return k ? k->fwd_name : "conv1d_fwd_scalar";
+  // The SIMD input gradient is the forward correlation with transposed weights.
+  if (std::strcmp(op, "conv1d_bwd_data") == 0) return k ? k->fwd_name : "conv1d_bwd_data_scalar";
+  if (std::strcmp(op, "conv1d_bwd_weight") == 0) return k ? k->wgrad_name : "conv1d_bwd_weight_scalar";
+  throw std::invalid_argument(std::string("ictus: unknown op '") + op +
+                              "'; use conv1d_fwd, conv1d_bwd_data or conv1d_bwd_weight");
+}
+
+}  // namespace ictus::cpu

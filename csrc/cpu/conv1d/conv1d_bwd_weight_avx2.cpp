@@ -1,0 +1,13 @@
+// Conv1d weight gradient, AVX2 + FMA: 4 out-channels x 3 taps (12 ymm accumulators).
+// See conv1d_bwd_weight_simd.h.
+#include "cpu/simd/vec_avx2.h"
+#include "cpu/conv1d/conv1d_bwd_weight_simd.h"
+
+namespace ictus::cpu {
+
+void conv1d_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
+  static_assert(kAvx2Tiling.width == Avx2::kWidth);
+  conv1d_bwd_weight_simd<Avx2, kAvx2Tiling.wgrad_channels, kAvx2Tiling.wgrad_taps>(p, begin, end);
+}
+
+}  // namespace ictus::cpu

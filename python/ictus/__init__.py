@@ -1,0 +1,63 @@
+"""ictus: fast CPU (AVX2 / AVX-512) and CUDA kernels for beat, downbeat and tempo tracking networks.
+
+Ops take NumPy float32 arrays (CPU kernels) or CuPy float32 arrays (CUDA kernels)::
+
+    import numpy as np, ictus
+    x = np.random.randn(1, 20, 3000).astype(np.float32)      # (N, C_in, T)
+    w = np.random.randn(20, 20, 5).astype(np.float32)        # (C_out, C_in, K)
+    y = ictus.conv1d(x, w, dilation=16, padding="same")      # (1, 20, 3000)
+"""
+from __future__ import annotations
+
+from . import _core, cuda
+from ._array import cpu_isas, use_cpu_isa
+from .ops import conv1d, conv1d_backward, conv1d_output_length
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv1d",
+    "conv1d_backward",
+    "conv1d_output_length",
+    "cpu_isa",
+    "cpu_isas",
+    "cuda",
+    "get_num_threads",
+    "kernel_name",
+    "set_num_threads",
+    "use_cpu_isa",
+]
+
+_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")
+
+
+def cpu_isa() -> str:
+    """The CPU kernel variant that ops dispatch to: "scalar", "portable", "avx2" or "avx512".
+
+    Chosen once from CPUID and XGETBV; ``ICTUS_CPU_ISA=scalar|portable|avx2|avx512`` caps it and
+    :func:`use_cpu_isa` overrides it inside a block.
+    """
+    from ._array import forced_isa
+
+    return forced_isa() or _core.cpu_isa()
+
+
+def kernel_name(op: str) -> str:
+    """The CPU kernel that runs ``op`` ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")."""
+    if op not in _OPS:
+        raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
+    return _core.kernel_name(op, cpu_isa())
+
+
+def set_num_threads(n: int) -> None:
+    """Sets how many threads the CPU kernels use (default: the CPUs this process may use)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= 1024:
+        raise ValueError(f"set_num_threads: n must be in [1, 1024], got {n}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """How many threads the CPU kernels use."""
+    return int(_core.get_num_threads())
