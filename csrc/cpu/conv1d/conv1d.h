@@ -45,25 +45,26 @@ struct CorrelateForward {
   int64_t out_batch_stride, out_channel_stride;
 };
 
+// The weight gradient as a GEMM over frames, vectorised over output channels:
+//   grad_weight_t[i][c][o] = sum_n sum_t grad_out_t[n][t][o] * S(n, c, phase_i)[t + offset_i]
+// grad_out_t is grad_y transposed to (N, T_out, out_padded) with zero lanes past out_channels.
 struct CorrelateWeightGrad {
   CorrelateSource src;
-  int64_t batch, out_channels, out_length;
-  const float* grad_out;
-  int64_t grad_out_batch_stride, grad_out_channel_stride;
-  float* grad_weight;  // every tap of every (o, c) is written
-  int64_t weight_out_stride, weight_in_stride;
+  int64_t batch, out_length, out_padded;
+  const float* grad_out_t;
+  float* grad_weight_t;  // (num_taps, channels, out_padded), every element written
 };
 
-// Register tiles of one SIMD variant: forward tiles are out_channels x (vectors * width) frames,
-// each work item one (batch, frame tile); weight-gradient tiles are out_channels x taps, each work
-// item one (out-channel block, in-channel).
+// Register tiles of one SIMD variant. Forward: out_channels x (vectors * width) frames; a work
+// item is one (batch item, frame tile). Weight gradient: (vectors * width) out-channels x
+// in-channels of one tap; a work item is one such block.
 struct SimdTiling {
   int width;
   int fwd_channels, fwd_vectors;
-  int wgrad_channels, wgrad_taps;
+  int wgrad_vectors, wgrad_channels;
 };
-inline constexpr SimdTiling kAvx2Tiling{8, 4, 3, 4, 3};
-inline constexpr SimdTiling kAvx512Tiling{16, 6, 4, 4, 5};
+inline constexpr SimdTiling kAvx2Tiling{8, 4, 3, 3, 4};
+inline constexpr SimdTiling kAvx512Tiling{16, 6, 4, 4, 6};
 inline constexpr SimdTiling kPortableTiling = kAvx512Tiling;
 
 namespace {  // internal linkage: ISA-flagged files include this too (no shared inline copies)

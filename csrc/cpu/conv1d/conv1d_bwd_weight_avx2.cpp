@@ -1,4 +1,4 @@
-// Conv1d weight gradient, AVX2 + FMA: 4 out-channels x 3 taps (12 ymm accumulators).
+// Conv1d weight gradient, AVX2 + FMA: 24 out-channels x 4 in-channels (12 ymm accumulators).
 // See conv1d_bwd_weight_simd.h.
 #include "cpu/simd/vec_avx2.h"
 #include "cpu/conv1d/conv1d_bwd_weight_simd.h"
@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv1d_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
   static_assert(kAvx2Tiling.width == Avx2::kWidth);
-  conv1d_bwd_weight_simd<Avx2, kAvx2Tiling.wgrad_channels, kAvx2Tiling.wgrad_taps>(p, begin, end);
+  conv1d_bwd_weight_simd<Avx2, kAvx2Tiling.wgrad_vectors, kAvx2Tiling.wgrad_channels>(p, begin, end);
 }
 
 }  // namespace ictus::cpu

@@ -1,4 +1,4 @@
-// Conv1d weight gradient, AVX-512F: 4 out-channels x 5 taps (20 zmm accumulators).
+// Conv1d weight gradient, AVX-512F: 64 out-channels x 6 in-channels (24 zmm accumulators).
 // See conv1d_bwd_weight_simd.h.
 #include "cpu/simd/vec_avx512.h"
 #include "cpu/conv1d/conv1d_bwd_weight_simd.h"
@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv1d_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
   static_assert(kAvx512Tiling.width == Avx512::kWidth);
-  conv1d_bwd_weight_simd<Avx512, kAvx512Tiling.wgrad_channels, kAvx512Tiling.wgrad_taps>(p, begin, end);
+  conv1d_bwd_weight_simd<Avx512, kAvx512Tiling.wgrad_vectors, kAvx512Tiling.wgrad_channels>(p, begin, end);
 }
 
 }  // namespace ictus::cpu

@@ -1,4 +1,4 @@
-// Conv1d weight gradient, portable vector C++ with the AVX-512 tiling (4 x 5).
+// Conv1d weight gradient, portable vector C++ with the AVX-512 tiling (64 x 6).
 // See conv1d_bwd_weight_simd.h.
 #include "cpu/simd/vec_portable.h"
 #include "cpu/conv1d/conv1d_bwd_weight_simd.h"
@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv1d_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
   static_assert(kPortableTiling.width == Portable::kWidth);
-  conv1d_bwd_weight_simd<Portable, kPortableTiling.wgrad_channels, kPortableTiling.wgrad_taps>(p, begin, end);
+  conv1d_bwd_weight_simd<Portable, kPortableTiling.wgrad_vectors, kPortableTiling.wgrad_channels>(p, begin, end);
 }
 
 }  // namespace ictus::cpu

@@ -1,12 +1,15 @@
 // The weight-gradient kernel (see conv1d.h), written once against the SIMD vocabulary S and
-// instantiated by conv1d_bwd_weight_<isa>.cpp:
-//   grad W(o, c, i) = sum_n sum_t grad_out[n][o][t] * S(n, c, phase_i)[t + offset_i].
-// Work item = one (block of M out-channels, in-channel c); each item owns its M x taps weights,
-// so no two threads write the same element and the sums run in a fixed order.
+// instantiated by conv1d_bwd_weight_<isa>.cpp. It is a GEMM whose reduction runs over frames:
+//   grad_weight_t[i][c][o] = sum_n sum_t grad_out_t[n][t][o] * S(n, c, phase_i)[t + offset_i]
+// vectorised over output channels o (grad_y was transposed for this), so no lane reductions are
+// needed, and all channels of a block share one tap, so they read real frames over the same range
+// of t: no masks, and frames that only meet padding are skipped (large dilations).
 //
-// Micro-kernel: M x P vector accumulators (P taps of channel c) run over all batch items and
-// frames, and are reduced across lanes once at the end. Per step of W frames it loads P source
-// vectors and M gradient vectors for M*P FMAs. Steps where some tap reads padding are masked.
+// Work item = (block of OV*W out-channels, tap i, block of P in-channels); each item owns its
+// OV x P accumulators' weights, so no two threads write one element and the sums run in a fixed
+// order (n, then t). Frames go in chunks of kChunk so that a chunk of grad_out_t stays in L1 while
+// the thread's items sweep it; accumulators are saved in grad_weight_t between chunks.
+// Per frame: OV vector loads + P broadcasts for OV*P FMAs.
 #pragma once
 
 #include <cstdint>
@@ -16,94 +19,76 @@
 namespace ictus::cpu {
 namespace {
 
-template <class S, int M, int P>
-void wgrad_block(const CorrelateWeightGrad& p, int64_t o0, int64_t c, int64_t tap0) {
+constexpr int64_t kWgradChunk = 128;
+
+template <class S, int OV, int P>
+void wgrad_block(const CorrelateWeightGrad& p, int64_t n, int64_t t_begin, int64_t t_end, int64_t o0, int64_t tap,
+                 int64_t c0, bool first) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   const CorrelateSource& src = p.src;
-  const CorrelateTap* taps = src.taps + tap0;
-  const int64_t T = p.out_length;
-
-  // Tap j reads real frames for t in [lo[j], hi[j]); all of them for t in [lo_all, hi_all).
-  int64_t lo[P], hi[P];
-  int64_t lo_any = T, hi_any = 0, lo_all = 0, hi_all = T;
+  const CorrelateTap tp = src.taps[tap];
+  float* gw = p.grad_weight_t + (tap * src.channels + c0) * p.out_padded + o0;
+  Vec acc[P][OV];
+#pragma GCC unroll 8
   for (int j = 0; j < P; ++j) {
-    const int64_t len = src.phase_length[taps[j].phase];
-    lo[j] = taps[j].offset < 0 ? -taps[j].offset : 0;
-    hi[j] = len - taps[j].offset < T ? len - taps[j].offset : T;
-    if (hi[j] < lo[j]) hi[j] = lo[j];
-    if (lo[j] < lo_any) lo_any = lo[j];
-    if (hi[j] > hi_any) hi_any = hi[j];
-    if (lo[j] > lo_all) lo_all = lo[j];
-    if (hi[j] < hi_all) hi_all = hi[j];
-  }
-
-  Vec acc[M][P];
 #pragma GCC unroll 8
-  for (int m = 0; m < M; ++m) {
-#pragma GCC unroll 8
-    for (int j = 0; j < P; ++j) acc[m][j] = S::zero();
+    for (int v = 0; v < OV; ++v) acc[j][v] = first ? S::zero() : S::load(gw + j * p.out_padded + v * W);
   }
-  for (int64_t n = 0; n < p.batch; ++n) {
-    const float* g = p.grad_out + n * p.grad_out_batch_stride + o0 * p.grad_out_channel_stride;
-    const float* row[P];  // row[j][t] is the source frame that output frame t reads through tap j
+  // Frames t whose source frame t + offset is real, within this chunk.
+  const int64_t len = src.phase_length[tp.phase];
+  const int64_t lo = t_begin > -tp.offset ? t_begin : -tp.offset;
+  const int64_t hi = t_end < len - tp.offset ? t_end : len - tp.offset;
+  const float* g = p.grad_out_t + n * p.out_length * p.out_padded + o0;
+  const float* x = src.data + n * src.batch_stride + c0 * src.channel_stride + tp.phase * src.phase_stride + tp.offset;
+  for (int64_t t = lo; t < hi; ++t) {
+    Vec gv[OV];
+#pragma GCC unroll 8
+    for (int v = 0; v < OV; ++v) gv[v] = S::load(g + t * p.out_padded + v * W);
+#pragma GCC unroll 8
     for (int j = 0; j < P; ++j) {
-      row[j] = src.data + n * src.batch_stride + c * src.channel_stride + taps[j].phase * src.phase_stride +
-               taps[j].offset;
-    }
-    for (int64_t t = lo_any; t < hi_any; t += W) {
-      Vec xv[P];
-      if (t >= lo_all && t + W <= hi_all) {
+      const Vec xb = S::broadcast(x[j * src.channel_stride + t]);
 #pragma GCC unroll 8
-        for (int j = 0; j < P; ++j) xv[j] = S::load(row[j] + t);
-#pragma GCC unroll 8
-        for (int m = 0; m < M; ++m) {
-          const Vec gv = S::load(g + m * p.grad_out_channel_stride + t);
-#pragma GCC unroll 8
-          for (int j = 0; j < P; ++j) acc[m][j] = S::fma(gv, xv[j], acc[m][j]);
-        }
-      } else {
-        for (int j = 0; j < P; ++j) {
-          const int64_t l = lo[j] - t, h = hi[j] - t;
-          xv[j] = S::load_masked(row[j] + t, S::range_mask(static_cast<int>(l < 0 ? 0 : (l > W ? W : l)),
-                                                           static_cast<int>(h < 0 ? 0 : (h > W ? W : h))));
-        }
-        const typename S::Mask gmask = S::range_mask(0, static_cast<int>(T - t < W ? T - t : W));
-        for (int m = 0; m < M; ++m) {
-          const Vec gv = S::load_masked(g + m * p.grad_out_channel_stride + t, gmask);
-          for (int j = 0; j < P; ++j) acc[m][j] = S::fma(gv, xv[j], acc[m][j]);
-        }
-      }
+      for (int v = 0; v < OV; ++v) acc[j][v] = S::fma(gv[v], xb, acc[j][v]);
     }
   }
-  for (int m = 0; m < M; ++m) {
-    float* gw = p.grad_weight + (o0 + m) * p.weight_out_stride + c * p.weight_in_stride;
-    for (int j = 0; j < P; ++j) gw[taps[j].weight_offset] = S::sum(acc[m][j]);
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) {
+#pragma GCC unroll 8
+    for (int v = 0; v < OV; ++v) S::store(gw + j * p.out_padded + v * W, acc[j][v]);
   }
 }
 
-template <class S, int MMax, int PMax>
+template <class S, int OVMax, int PMax>
 struct WgradBlockTable {
-  using Fn = void (*)(const CorrelateWeightGrad&, int64_t, int64_t, int64_t);
-  Fn fn[MMax][PMax];
-  template <int M, int P>
+  using Fn = void (*)(const CorrelateWeightGrad&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
+  Fn fn[OVMax][PMax];
+  template <int OV, int P>
   constexpr void fill() {
-    fn[M - 1][P - 1] = &wgrad_block<S, M, P>;
-    if constexpr (P < PMax) fill<M, P + 1>();
-    else if constexpr (M < MMax) fill<M + 1, 1>();
+    fn[OV - 1][P - 1] = &wgrad_block<S, OV, P>;
+    if constexpr (P < PMax) fill<OV, P + 1>();
+    else if constexpr (OV < OVMax) fill<OV + 1, 1>();
   }
   constexpr WgradBlockTable() : fn{} { fill<1, 1>(); }
 };
 
-template <class S, int MMax, int PMax>
+// Items are numbered (out-block, tap, in-block) with the in-block fastest.
+template <class S, int OVMax, int PMax>
 void conv1d_bwd_weight_simd(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
-  static constexpr WgradBlockTable<S, MMax, PMax> table{};
-  const BalancedBlocks blocks(p.out_channels, MMax);
-  const BalancedBlocks tap_blocks(p.src.num_taps, PMax);
-  for (int64_t item = begin; item < end; ++item) {
-    const int64_t b = item / p.src.channels, c = item % p.src.channels;
-    for (int64_t tb = 0; tb < tap_blocks.count; ++tb) {
-      table.fn[blocks.size(b) - 1][tap_blocks.size(tb) - 1](p, blocks.begin(b), c, tap_blocks.begin(tb));
+  static constexpr WgradBlockTable<S, OVMax, PMax> table{};
+  const BalancedBlocks out_blocks(p.out_padded / S::kWidth, OVMax);
+  const BalancedBlocks in_blocks(p.src.channels, PMax);
+  const int64_t per_out_block = p.src.num_taps * in_blocks.count;
+  for (int64_t n = 0; n < p.batch; ++n) {
+    for (int64_t t0 = 0; t0 < p.out_length; t0 += kWgradChunk) {
+      const int64_t t1 = p.out_length - t0 < kWgradChunk ? p.out_length : t0 + kWgradChunk;
+      const bool first = n == 0 && t0 == 0;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t ob = item / per_out_block, tap = (item / in_blocks.count) % p.src.num_taps;
+        const int64_t ib = item % in_blocks.count;
+        table.fn[out_blocks.size(ob) - 1][in_blocks.size(ib) - 1](p, n, t0, t1, out_blocks.begin(ob) * S::kWidth, tap,
+                                                                  in_blocks.begin(ib), first);
+      }
     }
   }
 }
