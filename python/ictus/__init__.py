@@ -46,7 +46,7 @@ def kernel_name(op: str) -> str:
     """The CPU kernel that runs ``op`` ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
-    return _core.kernel_name(op, cpu_isa())
+    return _core.conv1d_kernel_name(op, cpu_isa())
 
 
 def set_num_threads(n: int) -> None:

@@ -1,154 +1,65 @@
-"""Array handling: the only module that knows NumPy, CuPy and DLPack.
+"""Array interop: the only Python module that knows NumPy, CuPy and DLPack.
 
-Every op hands its array arguments to `prepare`, which decides where the op runs and returns the
-arrays ready for the kernels:
+Ops pass their array arguments through `native`, then hand them to the compiled module, which
+checks dtype, shapes and layout itself (one place, about a microsecond per call):
 
-* NumPy float32 arrays run on the CPU kernels. Any other object with ``__dlpack__`` that lives on
-  the CPU (a torch CPU tensor, say) is wrapped with ``np.from_dlpack``, without a copy.
-* CuPy float32 arrays run on the CUDA kernels, on CuPy's current stream.
-* Arrays that are not C-contiguous (or not aligned) are copied once to a contiguous buffer: the
-  result is the same, but hot paths should pass contiguous arrays.
-* Any other dtype is refused with a TypeError that says how to cast; ictus never converts silently.
+* NumPy float32 arrays run on the CPU kernels. Any other CPU object with ``__dlpack__`` (a torch
+  CPU tensor, say) is wrapped with ``np.from_dlpack``, without a copy.
+* CuPy float32 arrays run on the CUDA kernels, on CuPy's current stream for their device. Other
+  GPU arrays with ``__cuda_array_interface__`` (torch, Numba) are wrapped with ``cupy.asarray``,
+  without a copy.
+* Inputs that are not C-contiguous are copied once to a contiguous array (the result is the same;
+  hot paths should pass contiguous arrays). Outputs (``out=``) must be contiguous.
+* Other dtypes are refused with a TypeError that says how to cast; ictus never converts silently.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 
 _DLPACK_CPU = 1  # kDLCPU
+_ISAS = ("scalar", "portable", "avx2", "avx512")
 _forced_isa: contextvars.ContextVar[str | None] = contextvars.ContextVar("ictus_cpu_isa", default=None)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where an op runs: ``device`` is "cpu" or "cuda"; ``index`` is the GPU ordinal."""
-
-    device: str
-    index: int = 0
 
 
 def _is_cupy(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "cupy"
 
 
-def _describe(obj: Any) -> str:
-    if _is_cupy(obj):
-        return f"a CuPy array on GPU {obj.device.id}"
-    if isinstance(obj, np.ndarray):
-        return "a NumPy array (CPU)"
-    return f"a {type(obj).__module__}.{type(obj).__qualname__}"
-
-
-def _to_numpy(op: str, name: str, obj: Any) -> np.ndarray:
-    if isinstance(obj, np.ndarray):
+def native(op: str, name: str, obj: Any) -> Any:
+    """``obj`` as a NumPy or CuPy array (or None), wrapping other array objects without copies."""
+    if obj is None or type(obj) is np.ndarray or isinstance(obj, np.ndarray) or _is_cupy(obj):
         return obj
+    if hasattr(obj, "__cuda_array_interface__"):
+        try:
+            import cupy
+        except ImportError:
+            raise TypeError(f"{op}: {name} is a GPU array ({type(obj).__module__}.{type(obj).__qualname__}); "
+                            "ictus runs GPU arrays through CuPy: pip install cupy-cuda12x (or cupy-cuda13x)") from None
+        return cupy.asarray(obj)
     if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
-        device_type, _ = obj.__dlpack_device__()
-        if device_type != _DLPACK_CPU:
-            raise TypeError(
-                f"{op}: {name} is a GPU array that is not a CuPy array ({_describe(obj)}); "
-                f"wrap it with cupy.asarray({name}) (no copy) or move it to the CPU"
-            )
+        if obj.__dlpack_device__()[0] != _DLPACK_CPU:
+            raise TypeError(f"{op}: {name} is on a device ictus cannot reach through DLPack; "
+                            f"pass a NumPy array (CPU) or a CuPy array (GPU)")
         try:
             return np.from_dlpack(obj)
         except (BufferError, RuntimeError, TypeError) as err:
-            raise TypeError(
-                f"{op}: {name} ({_describe(obj)}) cannot be shared through DLPack ({err}); "
-                f"pass {name}.detach() for a torch tensor that requires grad, or a NumPy array"
-            ) from None
-    raise TypeError(
-        f"{op}: {name} must be a NumPy array, a CuPy array or a CPU object with __dlpack__, "
-        f"got {_describe(obj)}; wrap lists with np.asarray({name}, dtype=np.float32)"
-    )
+            raise TypeError(f"{op}: {name} cannot be shared through DLPack ({err}); pass {name}.detach() "
+                            "for a torch tensor that requires grad, or a NumPy array") from None
+    return obj  # the compiled module names the accepted types in its TypeError
 
 
-def _check_dtype(op: str, name: str, dtype: Any) -> None:
-    if dtype != np.float32:
-        raise TypeError(
-            f"{op}: {name} must be float32, got {dtype}; "
-            f"cast it with {name}.astype(np.float32)"
-        )
+def stream(x: Any) -> int:
+    """The CUDA stream to run on for CuPy array ``x`` (its device's current stream), 0 for NumPy."""
+    if type(x) is np.ndarray or not _is_cupy(x):
+        return 0
+    import cupy
 
-
-def _check_rank(op: str, name: str, shape: tuple[int, ...], rank: int, layout: str) -> None:
-    if len(shape) != rank:
-        raise ValueError(f"{op}: {name} must have rank {rank} {layout}, got shape {tuple(shape)}")
-    if 0 in shape:
-        raise ValueError(f"{op}: {name} has an empty dimension (shape {tuple(shape)}); sizes must be >= 1")
-
-
-def prepare(op: str, arrays: dict[str, tuple[Any, int, str]]) -> tuple[Placement, dict[str, Any]]:
-    """Checks the named arrays and puts them where the kernels want them.
-
-    ``arrays`` maps an argument name to ``(value, rank, layout words)``; None values pass through.
-    All arrays must be on one device. Returns the placement and the ready arrays.
-    """
-    placement: Placement | None = None
-    first = ""
-    ready: dict[str, Any] = {}
-    for name, (value, rank, layout) in arrays.items():
-        if value is None:
-            ready[name] = None
-            continue
-        if _is_cupy(value):
-            here = Placement("cuda", value.device.id)
-        else:
-            value = _to_numpy(op, name, value)
-            here = Placement("cpu")
-        if placement is None:
-            placement, first = here, name
-        elif here != placement:
-            raise ValueError(
-                f"{op}: {name} is {_describe(value)} but {first} is {_describe(arrays[first][0])}; "
-                "put all arrays on one device (numpy for the CPU, cupy for a GPU)"
-            )
-        _check_dtype(op, name, value.dtype)
-        _check_rank(op, name, value.shape, rank, layout)
-        if here.device == "cpu":
-            if not (value.flags.c_contiguous and value.flags.aligned):
-                value = np.ascontiguousarray(value)
-        elif not value.flags.c_contiguous:
-            value = value.copy(order="C")
-        ready[name] = value
-    assert placement is not None, "prepare needs at least one array"
-    return placement, ready
-
-
-def output(op: str, name: str, out: Any, shape: tuple[int, ...], placement: Placement,
-           inputs: tuple[Any, ...]) -> Any:
-    """The array an op writes: ``out`` after checks, or a fresh one of ``shape``."""
-    if out is None:
-        if placement.device == "cpu":
-            return np.empty(shape, dtype=np.float32)
-        import cupy
-
-        with cupy.cuda.Device(placement.index):
-            return cupy.empty(shape, dtype=cupy.float32)
-    where = Placement("cuda", out.device.id) if _is_cupy(out) else (
-        Placement("cpu") if isinstance(out, np.ndarray) else None)
-    if where != placement:
-        raise TypeError(
-            f"{op}: {name} must be a {'NumPy' if placement.device == 'cpu' else 'CuPy'} array on the "
-            f"inputs' device, got {_describe(out)}"
-        )
-    _check_dtype(op, name, out.dtype)
-    if tuple(out.shape) != tuple(shape):
-        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(out.shape)}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{op}: {name} must be C-contiguous; allocate it with np.empty({tuple(shape)}, np.float32)")
-    if placement.device == "cpu":
-        if not out.flags.writeable:
-            raise ValueError(f"{op}: {name} is read-only; pass a writable array")
-        if not out.flags.aligned:
-            raise ValueError(f"{op}: {name} is not aligned to 4 bytes; allocate it with np.empty")
-        for other in inputs:
-            if other is not None and np.may_share_memory(out, other):
-                raise ValueError(f"{op}: {name} overlaps an input; write into a separate array")
-    return out
+    with cupy.cuda.Device(x.device.id):
+        return int(cupy.cuda.get_current_stream().ptr)
 
 
 def forced_isa() -> str | None:
@@ -166,7 +77,7 @@ def use_cpu_isa(name: str) -> Iterator[None]:
     """
     from . import _core
 
-    if name not in ("scalar", "portable", "avx2", "avx512"):
+    if name not in _ISAS:
         raise ValueError(f"use_cpu_isa: unknown ISA {name!r}; use one of {cpu_isas()}")
     if not _core.isa_supported(name):
         raise ValueError(f"use_cpu_isa: this CPU cannot run {name!r}; it supports {cpu_isas()}")
@@ -181,4 +92,4 @@ def cpu_isas() -> list[str]:
     """The CPU kernel variants this machine can run, from the most portable to the fastest."""
     from . import _core
 
-    return [n for n in ("scalar", "portable", "avx2", "avx512") if _core.isa_supported(n)]
+    return [n for n in _ISAS if _core.isa_supported(n)]

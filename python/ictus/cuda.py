@@ -1,4 +1,4 @@
-"""CUDA support: whether the CUDA kernels can run here, and their launchers for CuPy arrays.
+"""CUDA support: whether the CUDA kernels can run here.
 
 The compiled module always builds; it carries the CUDA kernels when nvcc was found at build time
 (``ICTUS_CUDA=AUTO``, the default) or demanded (``ICTUS_CUDA=ON``). Ops on CuPy arrays run on
@@ -6,13 +6,7 @@ CuPy's current stream of the arrays' device.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from . import _core
-
-_REBUILD = ("ictus was built without CUDA kernels; reinstall on a machine with nvcc on PATH, "
-            "forcing them with: ICTUS_CUDA=ON pip install --no-binary ictus ictus (or pip install . "
-            "from a checkout)")
 
 
 def is_compiled() -> bool:
@@ -34,32 +28,3 @@ def is_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _require() -> Any:
-    if not is_compiled():
-        raise RuntimeError(_REBUILD)
-    import cupy
-
-    return cupy
-
-
-def _ptr(a: Any) -> int:
-    return 0 if a is None else int(a.data.ptr)
-
-
-def _conv1d_forward(x, weight, bias, y, stride, dilation, left, right, device) -> None:
-    cupy = _require()
-    with cupy.cuda.Device(device):
-        stream = cupy.cuda.get_current_stream().ptr
-        _core.conv1d_forward_cuda(_ptr(x), tuple(x.shape), _ptr(weight), tuple(weight.shape), _ptr(bias),
-                                  _ptr(y), tuple(y.shape), stride, dilation, left, right, device, stream)
-
-
-def _conv1d_backward(grad_y, x, weight, gx, gw, gb, stride, dilation, left, right, device) -> None:
-    cupy = _require()
-    with cupy.cuda.Device(device):
-        stream = cupy.cuda.get_current_stream().ptr
-        _core.conv1d_backward_cuda(_ptr(grad_y), tuple(grad_y.shape), _ptr(x), tuple(x.shape), _ptr(weight),
-                                   tuple(weight.shape), _ptr(gx), _ptr(gw), _ptr(gb), stride, dilation, left,
-                                   right, device, stream)

@@ -38,62 +38,107 @@ const SimdKernels* simd_kernels(Isa isa) {
   return nullptr;
 }
 
-// The input x as a correlation source: as it is for stride 1; for stride s split into s phases
-// (phase r of a row holds frames r, r+s, r+2s, ...) in a scratch buffer, so each tap reads
-// contiguous frames. Tap k reads frame t*s + k*d - pad_left = (t + q)*s + r of the row.
-struct SourcePlan {
-  std::vector<CorrelateTap> taps;
+// Rows whose byte stride is (nearly) a multiple of 4 KiB map to few L1 sets: a kernel that reads
+// one vector from each of 64 channels then thrashes L1 (T = 1024 or 4096 ran at half speed).
+// Such signals are copied to rows of a stride that spreads over all 64 sets.
+bool aliasing_prone(int64_t row_floats) {
+  int64_t delta = (row_floats / 16) % 64;  // L1 sets (of 64 B) that one row moves the next
+  int64_t g = 64;
+  while (delta != 0) {
+    const int64_t r = g % delta;
+    g = delta;
+    delta = r;
+  }
+  return g > 4;  // fewer than 16 distinct sets
+}
+
+int64_t aliasing_safe_stride(int64_t row_floats) {
+  int64_t stride = (row_floats + 15) / 16 * 16;
+  while (aliasing_prone(stride)) stride += 16;
+  return stride;
+}
+
+// A correlation source over `rows` rows of `length` frames. Stride 1: the rows as they are, or
+// copied to an aliasing-safe row stride. Stride s: each row split into s phases (phase r holds
+// frames r, r+s, r+2s, ...), so that every tap reads contiguous frames: tap k reads frame
+// t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r.
+struct Source {
   std::vector<int64_t> phase_length;
+  const float* data;
+  int64_t row_stride, phase_stride;
+};
+
+Source split_source(const float* rows_in, int64_t rows, int64_t length, int64_t stride, ScratchSlot slot) {
+  Source src;
+  for (int64_t r = 0; r < stride; ++r) src.phase_length.push_back(phase_length(length, stride, r));
+  if (stride == 1 && !aliasing_prone(length)) {
+    src.data = rows_in;
+    src.row_stride = length;
+    src.phase_stride = 0;
+    return src;
+  }
+  src.phase_stride = aliasing_safe_stride(src.phase_length[0]);
+  src.row_stride = checked_mul(stride, src.phase_stride, "packed row");
+  float* packed = scratch_floats(slot, static_cast<size_t>(checked_mul(rows, src.row_stride, "packed signal")));
+  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const float* in = rows_in + row * length;
+      for (int64_t r = 0; r < stride; ++r) {
+        float* out = packed + row * src.row_stride + r * src.phase_stride;
+        for (int64_t m = 0; m < src.phase_length[r]; ++m) out[m] = in[m * stride + r];
+      }
+    }
+  });
+  src.data = packed;
+  return src;
+}
+
+// x as the source of the forward correlation and of the weight gradient, with tap k at
+// phase (k*d - pad_left) mod s, offset floor((k*d - pad_left) / s).
+struct SourcePlan {
+  Source rows;
+  std::vector<CorrelateTap> taps;
   CorrelateSource source;
 };
 
 SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
   SourcePlan plan;
-  const int64_t st = s.stride;
+  plan.rows = split_source(x, s.batch * s.in_channels, s.in_length, s.stride, ScratchSlot::kPackedInput);
   for (int64_t k = 0; k < s.kernel_size; ++k) {
     const int64_t j = k * s.dilation - s.pad_left;
-    plan.taps.push_back({k, floor_div(j, st), floor_mod(j, st)});
+    plan.taps.push_back({k, floor_div(j, s.stride), floor_mod(j, s.stride)});
   }
-  for (int64_t r = 0; r < st; ++r) plan.phase_length.push_back(phase_length(s.in_length, st, r));
   CorrelateSource& src = plan.source;
+  src.data = plan.rows.data;
+  src.batch_stride = s.in_channels * plan.rows.row_stride;
+  src.channel_stride = plan.rows.row_stride;
+  src.phase_stride = plan.rows.phase_stride;
+  src.phase_length = plan.rows.phase_length.data();
   src.taps = plan.taps.data();
   src.num_taps = s.kernel_size;
-  src.phase_length = plan.phase_length.data();
   src.channels = s.in_channels;
-  if (st == 1) {
-    src.data = x;
-    src.batch_stride = s.in_channels * s.in_length;
-    src.channel_stride = s.in_length;
-    src.phase_stride = 0;
-    return plan;
-  }
-  const int64_t row_stride = checked_mul(st, plan.phase_length[0], "stride-split input row");
-  const int64_t rows = checked_mul(s.batch, s.in_channels, "stride-split input");
-  float* packed = scratch_floats(ScratchSlot::kPackedInput,
-                                 static_cast<size_t>(checked_mul(rows, row_stride, "stride-split input")));
-  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const float* in = x + row * s.in_length;
-      for (int64_t r = 0; r < st; ++r) {
-        float* out = packed + row * row_stride + r * plan.phase_length[0];
-        for (int64_t m = 0; m < plan.phase_length[r]; ++m) out[m] = in[m * st + r];
-      }
-    }
-  });
-  src.data = packed;
-  src.batch_stride = s.in_channels * row_stride;
-  src.channel_stride = row_stride;
-  src.phase_stride = plan.phase_length[0];
   return plan;
 }
 
-int64_t forward_items(const SimdTiling& tiling, int64_t batch, int64_t out_length) {
-  const int64_t tile = static_cast<int64_t>(tiling.fwd_vectors) * tiling.width;
-  return batch * ((out_length + tile - 1) / tile);
-}
-
-void run_forward(const SimdKernels& k, const CorrelateForward& p) {
-  ThreadPool::instance().parallel_for(forward_items(k.tiling, p.batch, p.out_length),
+// Runs the forward correlation p (tiles_per_item is set here) over the pool. When all weights fit
+// in L1 a work item is one tile, which then meets every weight; otherwise a run of tiles whose
+// input frames fit in L2, swept once per block of output channels.
+void run_forward(const SimdKernels& k, CorrelateForward p) {
+  constexpr int64_t kL1Weights = 16 * 1024, kL2Input = 256 * 1024;
+  const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
+  const int64_t tiles = (p.out_length + tile - 1) / tile;
+  const int64_t weight_bytes = p.out_channels * p.src.channels * p.src.num_taps * 4;
+  int64_t run = 1;
+  if (weight_bytes > kL1Weights) {
+    const int64_t frames = kL2Input / (4 * p.src.channels);
+    run = frames / tile > 1 ? frames / tile : 1;
+    // Keep at least 4 items per thread for balance.
+    const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
+    if (balanced < run) run = balanced > 1 ? balanced : 1;
+    if (run > tiles) run = tiles;
+  }
+  p.tiles_per_item = run;
+  ThreadPool::instance().parallel_for(p.batch * ((tiles + run - 1) / run),
                                       [&](int64_t b, int64_t e) { k.fwd(p, b, e); });
 }
 
@@ -103,13 +148,13 @@ void run_forward(const SimdKernels& k, const CorrelateForward& p) {
 void simd_backward_data(const SimdKernels& k, const Conv1dShape& s, const float* grad_y, const float* weight,
                         float* grad_x) {
   const int64_t st = s.stride;
-  const int64_t grad_len = s.out_length;
+  const Source grad_rows = split_source(grad_y, s.batch * s.out_channels, s.out_length, 1, ScratchSlot::kPackedGradOut);
   CorrelateSource src{};
-  src.data = grad_y;
-  src.batch_stride = s.out_channels * s.out_length;
-  src.channel_stride = s.out_length;
+  src.data = grad_rows.data;
+  src.batch_stride = s.out_channels * grad_rows.row_stride;
+  src.channel_stride = grad_rows.row_stride;
   src.phase_stride = 0;
-  src.phase_length = &grad_len;
+  src.phase_length = grad_rows.phase_length.data();
   src.channels = s.out_channels;
   CorrelateForward p{};
   p.batch = s.batch;

@@ -38,6 +38,7 @@ struct CorrelateSource {
 struct CorrelateForward {
   CorrelateSource src;
   int64_t batch, out_channels, out_length;
+  int64_t tiles_per_item;  // frame tiles per work item (cache blocking; never changes the results)
   const float* weight;
   int64_t weight_out_stride, weight_in_stride;
   const float* bias;  // nullable
@@ -56,7 +57,7 @@ struct CorrelateWeightGrad {
 };
 
 // Register tiles of one SIMD variant. Forward: out_channels x (vectors * width) frames; a work
-// item is one (batch item, frame tile). Weight gradient: (vectors * width) out-channels x
+// item is one (batch item, run of tiles_per_item frame tiles). Weight gradient: (vectors * width) out-channels x
 // in-channels of one tap; a work item is one such block.
 struct SimdTiling {
   int width;

@@ -1,6 +1,8 @@
 // The forward correlation kernel (see conv1d.h), written once against the SIMD vocabulary S and
-// instantiated by conv1d_fwd_<isa>.cpp. Work item = one (batch n, tile of V*W output frames); the
-// tile loops over blocks of M output channels, so its input frames stay in L1 across the blocks.
+// instantiated by conv1d_fwd_<isa>.cpp. Work item = one (batch n, run of tiles of V*W output
+// frames); for each block of M output channels it sweeps the run's tiles, so the block's weights
+// stay in L1 and the run's input frames in L2 (the driver sizes the run; one tile when all the
+// weights fit in L1 anyway).
 //
 // Micro-kernel: M x V vector accumulators; per (tap, in-channel) it loads V vectors of input
 // frames and broadcasts M weights: M*V FMAs per M+V loads (AVX-512: 6x4 = 24 accumulators,
@@ -107,12 +109,17 @@ void conv1d_fwd_simd(const CorrelateForward& p, int64_t begin, int64_t end) {
   constexpr int64_t tile = static_cast<int64_t>(VMax) * S::kWidth;
   const int64_t tiles = (p.out_length + tile - 1) / tile;
   const BalancedBlocks blocks(p.out_channels, MMax);
+  const int64_t runs = (tiles + p.tiles_per_item - 1) / p.tiles_per_item;
   for (int64_t item = begin; item < end; ++item) {
-    const int64_t n = item / tiles, t0 = (item % tiles) * tile;
-    const int64_t nt = p.out_length - t0 < tile ? p.out_length - t0 : tile;
-    const int64_t vectors = (nt + S::kWidth - 1) / S::kWidth;
+    const int64_t n = item / runs, first = (item % runs) * p.tiles_per_item;
+    const int64_t last = tiles - first < p.tiles_per_item ? tiles : first + p.tiles_per_item;
     for (int64_t b = 0; b < blocks.count; ++b) {
-      table.fn[blocks.size(b) - 1][vectors - 1](p, n, blocks.begin(b), t0, nt);
+      for (int64_t t = first; t < last; ++t) {
+        const int64_t t0 = t * tile;
+        const int64_t nt = p.out_length - t0 < tile ? p.out_length - t0 : tile;
+        const int64_t vectors = (nt + S::kWidth - 1) / S::kWidth;
+        table.fn[blocks.size(b) - 1][vectors - 1](p, n, blocks.begin(b), t0, nt);
+      }
     }
   }
 }

@@ -1,0 +1,203 @@
+#include "bindings/args.h"
+
+#include <pybind11/numpy.h>
+
+#include <sstream>
+
+#include "common/check.h"
+
+namespace ictus::bindings {
+namespace {
+
+constexpr int kNpyFloat32 = 11;  // NPY_FLOAT
+
+std::string prefix(const Arg& a) { return std::string(a.op) + ": " + a.name + " "; }
+
+const char* module_of(bool cuda) { return cuda ? "cupy" : "np"; }
+
+std::string describe(py::handle obj) {
+  py::handle type = reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr()));
+  return py::str(type.attr("__module__")).cast<std::string>() + "." +
+         py::str(type.attr("__qualname__")).cast<std::string>();
+}
+
+[[noreturn]] void raise_dtype(const Arg& a, const std::string& got, bool cuda) {
+  raise_type(a, "must be float32, got " + got + "; cast it with " + a.name + ".astype(" + module_of(cuda) +
+                    ".float32)");
+}
+
+// Copies the shape into v, refusing a wrong rank, empty dimensions and byte counts past int64.
+void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int rank, const char* layout) {
+  v.rank = ndim < 4 ? ndim : 4;
+  for (int i = 0; i < v.rank; ++i) v.shape[i] = shape[i];
+  if (ndim != rank) {
+    raise_value(a, "must have rank " + std::to_string(rank) + " " + layout + ", got shape " +
+                       (ndim <= 4 ? v.shape_str() : std::to_string(ndim) + "-d"));
+  }
+  for (int i = 0; i < rank; ++i) {
+    if (v.shape[i] == 0) raise_value(a, "has an empty dimension (shape " + v.shape_str() + "); sizes must be >= 1");
+  }
+  int64_t bytes = sizeof(float);
+  for (int i = 0; i < rank; ++i) {
+    if (__builtin_mul_overflow(bytes, v.shape[i], &bytes)) raise_value(a, "is too large: its byte count overflows");
+  }
+}
+
+ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, bool copy_if_needed) {
+  const py::dtype dt = arr.dtype();
+  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>') raise_dtype(a, py::str(dt).cast<std::string>(), false);
+  ArrayView v;
+  int64_t shape[32];
+  const int ndim = static_cast<int>(arr.ndim());
+  for (int i = 0; i < ndim && i < 32; ++i) shape[i] = static_cast<int64_t>(arr.shape(i));
+  fill_shape(v, a, shape, ndim, rank, layout);
+  const bool contiguous = arr.flags() & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
+  const bool aligned = reinterpret_cast<uintptr_t>(arr.data()) % alignof(float) == 0;
+  if (!(contiguous && aligned)) {
+    if (!copy_if_needed) {
+      raise_value(a, std::string("must be C-contiguous and aligned; allocate it with np.empty(") + v.shape_str() +
+                         ", np.float32)");
+    }
+    arr = py::module_::import("numpy").attr("ascontiguousarray")(arr);
+  }
+  v.array = arr;
+  v.data = static_cast<float*>(const_cast<void*>(arr.data()));
+  return v;
+}
+
+ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, bool copy_if_needed) {
+  py::dict cai = obj.attr("__cuda_array_interface__");
+  const std::string typestr = py::str(cai["typestr"]);
+  if (typestr != "<f4") raise_dtype(a, typestr, true);
+  ArrayView v;
+  v.cuda = true;
+  py::tuple cai_shape = cai["shape"];
+  int64_t shape[32];
+  const int ndim = static_cast<int>(cai_shape.size());
+  for (int i = 0; i < ndim && i < 32; ++i) shape[i] = cai_shape[i].cast<int64_t>();
+  fill_shape(v, a, shape, ndim, rank, layout);
+  bool contiguous = true;
+  if (cai.contains("strides") && !cai["strides"].is_none()) {
+    py::tuple strides = cai["strides"];
+    int64_t expected = sizeof(float);
+    for (int i = rank - 1; i >= 0; --i) {
+      if (v.shape[i] != 1 && strides[i].cast<int64_t>() != expected) contiguous = false;
+      expected *= v.shape[i];
+    }
+  }
+  py::object arr = py::reinterpret_borrow<py::object>(obj);
+  if (!contiguous) {
+    if (!copy_if_needed) {
+      raise_value(a, std::string("must be C-contiguous; allocate it with cupy.empty(") + v.shape_str() +
+                         ", cupy.float32)");
+    }
+    arr = py::module_::import("cupy").attr("ascontiguousarray")(obj);
+    cai = arr.attr("__cuda_array_interface__");
+  }
+  py::tuple data = cai["data"];
+  if (!copy_if_needed && data[1].cast<bool>()) raise_value(a, "is read-only; pass a writable array");
+  v.array = arr;
+  v.data = reinterpret_cast<float*>(data[0].cast<uintptr_t>());
+  v.device = arr.attr("device").attr("id").cast<int>();  // CuPy's; the Python layer wraps other GPU arrays
+  return v;
+}
+
+ArrayView any_view(py::handle obj, const Arg& a, int rank, const char* layout, bool is_input) {
+  if (py::isinstance<py::array>(obj)) return numpy_view(py::reinterpret_borrow<py::array>(obj), a, rank, layout, is_input);
+  if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, a, rank, layout, is_input);
+  raise_type(a, "must be a NumPy array (CPU) or a CuPy array (GPU), got " + describe(obj) +
+                    "; wrap lists with np.asarray(" + a.name + ", dtype=np.float32)");
+}
+
+std::string where(const ArrayView& v) {
+  return v.cuda ? "a CuPy array on GPU " + std::to_string(v.device) : std::string("a NumPy array (CPU)");
+}
+
+}  // namespace
+
+void raise_type(const Arg& a, const std::string& msg) { throw py::type_error(prefix(a) + msg); }
+void raise_value(const Arg& a, const std::string& msg) { throw py::value_error(prefix(a) + msg); }
+
+int64_t ArrayView::size() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank; ++i) n *= shape[i];
+  return n;
+}
+
+std::string ArrayView::shape_str() const {
+  std::ostringstream s;
+  s << "(";
+  for (int i = 0; i < rank; ++i) s << (i ? ", " : "") << shape[i];
+  s << (rank == 1 ? ",)" : ")");
+  return s.str();
+}
+
+ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout) {
+  return any_view(obj, a, rank, layout, true);
+}
+
+void check_same_device(const ArrayView& first, const Arg& first_arg, const ArrayView& other, const Arg& other_arg) {
+  if (first.cuda != other.cuda || first.device != other.device) {
+    raise_value(other_arg, "is " + where(other) + " but " + first_arg.name + " is " + where(first) +
+                               "; put all arrays on one device (numpy for the CPU, cupy for a GPU)");
+  }
+}
+
+ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
+                    const ArrayView& like, std::initializer_list<const ArrayView*> inputs) {
+  py::tuple shape_tuple(rank);
+  for (int i = 0; i < rank; ++i) shape_tuple[i] = shape[i];
+  if (out.is_none()) {
+    py::object alloc = py::module_::import(like.cuda ? "cupy" : "numpy").attr("empty");
+    py::object fresh;
+    if (like.cuda) {
+      py::object device = py::module_::import("cupy").attr("cuda").attr("Device")(like.device);
+      device.attr("__enter__")();
+      fresh = alloc(shape_tuple, "float32");
+      device.attr("__exit__")(py::none(), py::none(), py::none());
+    } else {
+      fresh = alloc(shape_tuple, "float32");
+    }
+    return any_view(fresh, a, rank, "", false);
+  }
+  ArrayView v = any_view(out, a, rank, "", false);
+  for (int i = 0; i < rank; ++i) {
+    if (v.shape[i] != shape[i]) {
+      ArrayView want;
+      want.rank = rank;
+      want.shape = shape;
+      raise_value(a, "must have shape " + want.shape_str() + ", got " + v.shape_str());
+    }
+  }
+  if (v.cuda != like.cuda || v.device != like.device) {
+    raise_type(a, "must be " + where(like) + " like the inputs, got " + where(v));
+  }
+  if (!v.cuda && !py::reinterpret_borrow<py::array>(v.array).writeable()) {
+    raise_value(a, "is read-only; pass a writable array");
+  }
+  const auto* lo = reinterpret_cast<const char*>(v.data);
+  const auto* hi = lo + v.size() * sizeof(float);
+  for (const ArrayView* in : inputs) {
+    if (in == nullptr || in->data == nullptr) continue;
+    const auto* ilo = reinterpret_cast<const char*>(in->data);
+    const auto* ihi = ilo + in->size() * sizeof(float);
+    if (lo < ihi && ilo < hi) raise_value(a, "overlaps an input; write into a separate array");
+  }
+  return v;
+}
+
+int64_t int_param(py::handle obj, const Arg& a, int64_t min_value) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) {
+    raise_type(a, "must be an int, got " + describe(obj) + " " + py::repr(obj).cast<std::string>());
+  }
+  py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow > 0 || v > (int64_t{1} << 48)) raise_value(a, "is too large, got " + py::repr(obj).cast<std::string>());
+  if (overflow < 0 || v < min_value) {
+    raise_value(a, "must be >= " + std::to_string(min_value) + ", got " + py::repr(obj).cast<std::string>());
+  }
+  return v;
+}
+
+}  // namespace ictus::bindings

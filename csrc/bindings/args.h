@@ -1,0 +1,56 @@
+// Argument checking for the bindings: the one place that touches py::array and the CUDA array
+// interface. Every op validates here, in C++, so a call costs about a microsecond, and every bad
+// argument becomes a TypeError or ValueError that names the op, the argument and the fix.
+//
+// Arrays: NumPy arrays are CPU arrays; objects with __cuda_array_interface__ (CuPy) are GPU
+// arrays. Both must be float32 in native byte order. Non-contiguous inputs are copied once to a
+// contiguous array (numpy.ascontiguousarray / cupy.ascontiguousarray); outputs must be contiguous.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace ictus::bindings {
+
+namespace py = pybind11;
+
+// Which op and argument a check is about, for messages: "conv1d: weight ...".
+struct Arg {
+  const char* op;
+  const char* name;
+};
+
+[[noreturn]] void raise_type(const Arg& a, const std::string& msg);
+[[noreturn]] void raise_value(const Arg& a, const std::string& msg);
+
+struct ArrayView {
+  py::object array;  // keeps the (possibly copied) array alive
+  float* data = nullptr;
+  std::array<int64_t, 4> shape{};
+  int rank = 0;
+  bool cuda = false;
+  int device = -1;  // GPU ordinal for CUDA arrays
+  int64_t size() const;
+  std::string shape_str() const;
+};
+
+// An input array of `rank` dimensions (`layout` in words, e.g. "(N, C_in, T)"), none empty.
+ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout);
+
+// Raises unless every view is on the device of the first (same kind and GPU).
+void check_same_device(const ArrayView& first, const Arg& first_arg, const ArrayView& other, const Arg& other_arg);
+
+// The output: `out` checked (shape, dtype, contiguous, writable, device of `like`, no overlap with
+// `inputs`), or when None a new array of `shape` made by `alloc(shape, "float32")` (numpy.empty or
+// cupy.empty, chosen by the caller).
+ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
+                    const ArrayView& like, std::initializer_list<const ArrayView*> inputs);
+
+// An int parameter >= min_value (bool and float refused).
+int64_t int_param(py::handle obj, const Arg& a, int64_t min_value);
+
+}  // namespace ictus::bindings
