@@ -1,0 +1,126 @@
+"""The report: a machine header, one markdown table per op and direction, and the JSON dump.
+
+Table columns (CONVENTIONS habit 7): shape | impl | median ms | GFLOP/s | % of peak | x vs torch |
+threads. x vs torch = torch ms / ictus ms, so > 1 means ictus is faster. A † after the time marks
+a row during which other processes kept using CPU (after retries): treat it as a lower bound.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .harness import Result
+from .machine import MachineFacts
+from .timing import TimingPolicy
+
+CONTENDED_MARK = "†"
+
+
+def fmt(v: float | None) -> str:
+    """Three significant figures or so, '-' for missing."""
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def fmt_x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def fmt_pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}%"
+
+
+def header(facts: MachineFacts, command: str, policy: TimingPolicy, torch_note: str) -> str:
+    peaks = "; ".join(f"{n} thread{'s' if n > 1 else ''}: {fmt(p.gflops)} GFLOP/s"
+                      + (f" {CONTENDED_MARK}" if p.contended else "") for n, p in facts.peaks.items())
+    kernels = ", ".join(f"{op} -> `{name}`" for op, name in facts.kernels.items())
+    rows = [
+        ("date", facts.date),
+        ("CPU", f"{facts.cpu_model}; {facts.logical_cpus} logical CPUs, {facts.usable_cpus} usable"),
+        ("ictus", f"{facts.ictus_version}, ISA {facts.isa}; kernels: {kernels}"),
+        (f"fp32 FMA peak ({facts.isa}, measured now)", peaks),
+        ("torch", facts.torch),
+        ("threads", ", ".join(map(str, facts.threads)) + " (ictus.set_num_threads and torch.set_num_threads)"),
+        ("Python / NumPy", f"{facts.python} / {facts.numpy}"),
+        ("CUDA", facts.cuda),
+        ("command", f"`{command}`"),
+    ]
+    lines = ["# ictus benchmarks", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    lines += ["", _method(policy, with_torch=not torch_note)]
+    if torch_note:
+        lines += ["", f"**Note:** {torch_note}."]
+    return "\n".join(lines) + "\n"
+
+
+def _method(policy: TimingPolicy, with_torch: bool) -> str:
+    blocks = (f"ictus and torch sampled in {policy.blocks} alternating blocks each so both see the same "
+              f"machine" if with_torch else f"sampled in {policy.blocks} blocks")
+    return (f"Method: float32, contiguous NCW, padding 'same', with bias. Per row and implementation: "
+            f"warm-up, then the median of >= {policy.min_runs} calls and >= {policy.min_time_s:g} s of "
+            f"samples (time.perf_counter), {blocks}. ictus writes into preallocated `out=` buffers; torch "
+            f"allocates as its users do. FLOPs: fwd = 2*C_in*C_out*K*T_out*N, fwd+bwd = 3 x fwd "
+            f"(backward = grad input + weight + bias, grad_y = ones). % of peak is against the FMA "
+            f"peak above for the row's thread count (FLOPs are nominal: where the dilated kernel spans "
+            f"most of T, taps in the padding are skipped, so large dilations can pass 100%). "
+            f"x vs torch = torch ms / ictus ms. "
+            f"{CONTENDED_MARK}: other processes used CPU during the row even after retries.")
+
+
+def _table_keys(results: Sequence[Result]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((r.op, r.direction) for r in results))
+
+
+def _row(r: Result) -> str:
+    shape = f"**{r.shape}**" if r.is_sum else r.shape
+    impl = f"{r.impl} `{r.kernel}`" if r.impl == "ictus" else f"{r.impl} ({r.kernel})"
+    if r.mismatch:
+        impl += f" **MISMATCH vs torch: rel err {r.max_rel_err:.1e}**"
+    ms = fmt(r.median_ms) + (f" {CONTENDED_MARK}" if r.contended else "")
+    return (f"| {shape} | {impl} | {ms} | {fmt(r.gflops)} | {fmt_pct(r.pct_peak)} | "
+            f"{fmt_x(r.x_vs_torch)} | {r.threads} |")
+
+
+def tables(results: Sequence[Result], titles: dict[tuple[str, str], str], torch_missing: bool) -> str:
+    """One markdown table per (op, direction), rows in measurement order."""
+    out = []
+    for key in _table_keys(results):
+        out += ["", f"## {titles.get(key, ' '.join(key))}", "",
+                "| shape | impl | median ms | GFLOP/s | % of peak | x vs torch | threads |",
+                "|---|---|---|---|---|---|---|"]
+        for r in results:
+            if (r.op, r.direction) != key:
+                continue
+            out.append(_row(r))
+            if torch_missing:  # keep the row so the table says what is missing
+                shape = f"**{r.shape}**" if r.is_sum else r.shape
+                out.append(f"| {shape} | torch | - | - | - | - | {r.threads} |")
+    return "\n".join(out) + "\n"
+
+
+def footer(results: Sequence[Result], runtime_s: float) -> str:
+    contended = sum(1 for r in results if r.contended and r.impl == "ictus" and not r.is_sum)
+    retried = sum(1 for r in results if r.retries and r.impl == "ictus" and not r.is_sum)
+    return (f"\nRows retried because other processes used CPU: {retried}; still contended "
+            f"({CONTENDED_MARK}): {contended}. Run time: {runtime_s:.0f} s.\n")
+
+
+def to_json(facts: MachineFacts, results: Sequence[Result], targets: Sequence[dict[str, Any]],
+            policy: TimingPolicy, command: str, runtime_s: float, torch_note: str) -> str:
+    doc = {
+        "header": dataclasses.asdict(facts) | {"command": command, "torch_note": torch_note},
+        "timing": dataclasses.asdict(policy),
+        "runtime_s": runtime_s,
+        "rows": [dataclasses.asdict(r) for r in results],
+        "targets": list(targets),
+    }
+    return json.dumps(doc, indent=1)

@@ -1,0 +1,141 @@
+"""The project's performance targets, read off the measured rows (reported, never asserted).
+
+  (a) TCN T=3000, sum of the 11 layers, 1 thread: fwd >= 3x torch and >= 60% of peak;
+      fwd+bwd >= 3x torch.
+  (b), (c) >= 1.3x torch on every row; (c) fwd >= 70% of peak.
+  2 threads never slower than 1 (ictus, every row); (c) 2 threads >= 1.8x 1 thread.
+A target reads "n/a" when the run did not measure what it needs (group not run, no torch, no
+1- and 2-thread pair).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .harness import Result
+from .report import CONTENDED_MARK, fmt_pct, fmt_x
+from .workloads import tcn_series_label
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+    details: list[str] = field(default_factory=list)
+
+
+def _ictus(results: Sequence[Result], *, group: str, direction: str, is_sum: bool | None = None,
+           shape: str | None = None) -> list[Result]:
+    return [r for r in results if r.impl == "ictus" and r.group == group and r.direction == direction
+            and (is_sum is None or r.is_sum == is_sum) and (shape is None or r.shape == shape)]
+
+
+def _contended_note(rows: Sequence[Result]) -> str:
+    return f" ({CONTENDED_MARK} contended rows involved)" if any(r.contended for r in rows) else ""
+
+
+def _short(r: Result) -> str:
+    """'d=8 @1T' for a row of a group whose shapes differ only in the last field."""
+    return f"{r.shape.rsplit(' ', 1)[-1]} @{r.threads}T"
+
+
+def _tcn_sum_target(results: Sequence[Result], direction: str, min_pct: float | None) -> Target:
+    label = tcn_series_label(3000)
+    goal = ">= 3x torch" + (f" and >= {min_pct:g}% of peak" if min_pct else "")
+    name = f"(a) T=3000, sum of 11 dilations, {direction}, 1 thread"
+    rows = [r for r in _ictus(results, group="a", direction=direction, is_sum=True, shape=label) if r.threads == 1]
+    if not rows:
+        return Target(name, goal, "not measured (needs group a and 1 thread)", None)
+    r = rows[0]
+    measured = f"{fmt_x(r.x_vs_torch)} torch, {fmt_pct(r.pct_peak)} of peak" + _contended_note(rows)
+    if r.x_vs_torch is None:
+        return Target(name, goal, measured + "; no torch to compare with", None)
+    met = r.x_vs_torch >= 3 and (min_pct is None or (r.pct_peak or 0.0) >= min_pct)
+    return Target(name, goal, measured, met)
+
+
+def _every_row_target(results: Sequence[Result], group: str, direction: str, name: str, goal: str,
+                      value: Callable[[Result], float | None], show: Callable[[float | None], str],
+                      ok: Callable[[float], bool]) -> Target:
+    rows = _ictus(results, group=group, direction=direction, is_sum=False)
+    values = [(r, value(r)) for r in rows]
+    if not rows or any(v is None for _, v in values):
+        why = "not measured" if not rows else "no torch to compare with"
+        return Target(name, goal, why, None)
+    measured = ", ".join(f"{_short(r)} {show(v)}" for r, v in values) + _contended_note(rows)
+    return Target(name, goal, measured, all(ok(v) for _, v in values if v is not None))
+
+
+def _speedups(results: Sequence[Result]) -> dict[tuple[str, str, str], tuple[float, Result, Result]]:
+    """(group, shape, direction) -> (ictus 1-thread ms / 2-thread ms, the 1T row, the 2T row)."""
+    rows = {(r.group, r.shape, r.direction, r.threads): r for r in results if r.impl == "ictus"}
+    out = {}
+    for (group, shape, direction, threads), r1 in rows.items():
+        r2 = rows.get((group, shape, direction, 2))
+        if threads == 1 and r2 is not None:
+            out[(group, shape, direction)] = (r1.median_ms / r2.median_ms, r1, r2)
+    return out
+
+
+def _speedup_details(results: Sequence[Result]) -> list[str]:
+    """2 vs 1 thread per row group: a series' sum and its per-layer range, or each shape."""
+    sp = _speedups(results)
+    lines = []
+    for group, direction in dict.fromkeys((g, d) for g, _, d in sp):
+        entries = [(shape, s, r1) for (g, shape, d), (s, r1, _) in sp.items() if (g, d) == (group, direction)]
+        sums = [e for e in entries if e[2].is_sum]
+        if sums:
+            for shape, s, r1 in sums:
+                layers = [s2 for sh, s2, q in entries if q.series == r1.series and not q.is_sum]
+                lines.append(f"({group}) {shape}, {direction}: {s:.2f}x "
+                             f"(per layer {min(layers):.2f}x-{max(layers):.2f}x)")
+        else:
+            parts = ", ".join(f"{r1.shape.rsplit(' ', 1)[-1]} {s:.2f}x" for _, s, r1 in entries)
+            lines.append(f"({group}) {direction}: {parts}")
+    return lines
+
+
+def _never_slower_target(results: Sequence[Result]) -> Target:
+    name, goal = "2 threads never slower than 1 (ictus, every row)", "2-thread / 1-thread speedup >= 1.0x"
+    sp = {k: v for k, v in _speedups(results).items() if not v[1].is_sum}
+    if not sp:
+        return Target(name, goal, "not measured (needs --threads with 1 and 2)", None)
+    (group, shape, direction), (worst, _, _) = min(sp.items(), key=lambda kv: kv[1][0])
+    involved = [r for _, r1, r2 in sp.values() for r in (r1, r2)]
+    measured = f"slowest scaling {worst:.2f}x: ({group}) {shape} {direction}" + _contended_note(involved)
+    return Target(name, goal, measured, worst >= 1.0, details=_speedup_details(results))
+
+
+def _c_scaling_target(results: Sequence[Result]) -> Target:
+    name, goal = "(c) 2 threads vs 1 thread (ictus)", ">= 1.8x"
+    sp = [(d, s, r1, r2) for (g, _, d), (s, r1, r2) in _speedups(results).items() if g == "c"]
+    if not sp:
+        return Target(name, goal, "not measured (needs group c and threads 1 and 2)", None)
+    measured = ", ".join(f"{d} {s:.2f}x" for d, s, _, _ in sp) + _contended_note(
+        [r for _, _, r1, r2 in sp for r in (r1, r2)])
+    return Target(name, goal, measured, all(s >= 1.8 for _, s, _, _ in sp))
+
+
+def evaluate(results: Sequence[Result]) -> list[Target]:
+    targets = [_tcn_sum_target(results, "fwd", 60.0), _tcn_sum_target(results, "fwd+bwd", None)]
+    for group in ("b", "c"):
+        for direction in ("fwd", "fwd+bwd"):
+            targets.append(_every_row_target(
+                results, group, direction, f"({group}) {direction} vs torch", ">= 1.3x torch on every row",
+                value=lambda r: r.x_vs_torch, show=fmt_x, ok=lambda v: v >= 1.3))
+    targets.append(_every_row_target(
+        results, "c", "fwd", "(c) fwd % of peak", ">= 70% of peak", value=lambda r: r.pct_peak,
+        show=fmt_pct, ok=lambda v: v >= 70.0))
+    targets += [_never_slower_target(results), _c_scaling_target(results)]
+    return targets
+
+
+def format_targets(targets: Sequence[Target]) -> str:
+    lines = ["", "## Targets", ""]
+    for t in targets:
+        box, word = {True: ("[x]", "met"), False: ("[ ]", "MISSED"), None: ("[ ]", "n/a")}[t.met]
+        lines.append(f"- {box} **{word}** {t.name}: {t.measured} (goal: {t.goal})")
+        lines += [f"  - {d}" for d in t.details]
+    return "\n".join(lines) + "\n"
