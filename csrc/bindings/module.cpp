@@ -17,12 +17,14 @@ using namespace ictus;
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "ictus compiled kernels (private; use the ictus package)";
-  cpu::active_isa();  // an invalid ICTUS_CPU_ISA fails the import with its message
+  // Invalid ICTUS_CPU_ISA or ICTUS_NUM_THREADS values fail the import with their message.
+  cpu::active_isa();
+  ThreadPool::instance();
 
   m.def("cpu_isa", [] { return std::string(cpu::isa_name(cpu::active_isa())); });
   m.def("isa_supported", [](const std::string& name) { return cpu::isa_supported(cpu::parse_isa(name)); });
   m.def("set_num_threads", [](int n) {
-    ICTUS_CHECK(n >= 1 && n <= 1024, "set_num_threads: n must be in [1, 1024]");
+    ICTUS_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads: n must be in [1, 1024]");
     py::gil_scoped_release release;
     ThreadPool::instance().set_num_threads(n);
   });

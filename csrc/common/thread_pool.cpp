@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -35,9 +37,14 @@ bool spin_until(Pred pred) {
 }  // namespace
 
 int default_num_threads() {
-  if (const char* env = std::getenv("ICTUS_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n >= 1) return n;
+  if (const char* env = std::getenv("ICTUS_NUM_THREADS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end != '\0' || n < 1 || n > kMaxThreads) {
+      throw std::invalid_argument(std::string("ictus: ICTUS_NUM_THREADS must be an integer in [1, ") +
+                                  std::to_string(kMaxThreads) + "], got '" + env + "'");
+    }
+    return static_cast<int>(n);
   }
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {

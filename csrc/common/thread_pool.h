@@ -59,7 +59,10 @@ class ThreadPool {
   std::atomic<bool> caller_sleeping_{false};
 };
 
-// Default team size: the CPUs this process may run on, or ICTUS_NUM_THREADS when set.
+inline constexpr int kMaxThreads = 1024;
+
+// Default team size: the CPUs this process may run on, or ICTUS_NUM_THREADS when set (an integer
+// in [1, kMaxThreads]; anything else throws std::invalid_argument).
 int default_num_threads();
 
 }  // namespace ictus

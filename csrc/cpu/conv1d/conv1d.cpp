@@ -59,18 +59,23 @@ int64_t aliasing_safe_stride(int64_t row_floats) {
 }
 
 // A correlation source over `rows` rows of `length` frames. Stride 1: the rows as they are, or
-// copied to an aliasing-safe row stride. Stride s: each row split into s phases (phase r holds
+// copied to an aliasing-safe row stride. Stride s: each row split into phases (phase r holds
 // frames r, r+s, r+2s, ...), so that every tap reads contiguous frames: tap k reads frame
-// t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r.
+// t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r. Only phases r < length hold
+// frames; `empty_phase` is a last phase of length 0 for taps whose r is beyond them.
 struct Source {
   std::vector<int64_t> phase_length;
+  int64_t empty_phase;
   const float* data;
   int64_t row_stride, phase_stride;
 };
 
 Source split_source(const float* rows_in, int64_t rows, int64_t length, int64_t stride, ScratchSlot slot) {
   Source src;
-  for (int64_t r = 0; r < stride; ++r) src.phase_length.push_back(phase_length(length, stride, r));
+  const int64_t phases = stride < length ? stride : length;
+  for (int64_t r = 0; r < phases; ++r) src.phase_length.push_back(phase_length(length, stride, r));
+  src.empty_phase = phases;
+  src.phase_length.push_back(0);
   if (stride == 1 && !aliasing_prone(length)) {
     src.data = rows_in;
     src.row_stride = length;
@@ -78,12 +83,12 @@ Source split_source(const float* rows_in, int64_t rows, int64_t length, int64_t 
     return src;
   }
   src.phase_stride = aliasing_safe_stride(src.phase_length[0]);
-  src.row_stride = checked_mul(stride, src.phase_stride, "packed row");
+  src.row_stride = checked_mul(phases, src.phase_stride, "packed row");
   float* packed = scratch_floats(slot, static_cast<size_t>(checked_mul(rows, src.row_stride, "packed signal")));
   ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float* in = rows_in + row * length;
-      for (int64_t r = 0; r < stride; ++r) {
+      for (int64_t r = 0; r < phases; ++r) {
         float* out = packed + row * src.row_stride + r * src.phase_stride;
         for (int64_t m = 0; m < src.phase_length[r]; ++m) out[m] = in[m * stride + r];
       }
@@ -105,8 +110,8 @@ SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
   SourcePlan plan;
   plan.rows = split_source(x, s.batch * s.in_channels, s.in_length, s.stride, ScratchSlot::kPackedInput);
   for (int64_t k = 0; k < s.kernel_size; ++k) {
-    const int64_t j = k * s.dilation - s.pad_left;
-    plan.taps.push_back({k, floor_div(j, s.stride), floor_mod(j, s.stride)});
+    const int64_t j = k * s.dilation - s.pad_left, phase = floor_mod(j, s.stride);
+    plan.taps.push_back({k, floor_div(j, s.stride), phase < plan.rows.empty_phase ? phase : plan.rows.empty_phase});
   }
   CorrelateSource& src = plan.source;
   src.data = plan.rows.data;

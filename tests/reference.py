@@ -1,0 +1,142 @@
+"""Plain float64 NumPy references for the ictus ops, and the comparison helper the tests share.
+
+Everything here is written straight from the definitions, for a reader to check by eye; speed
+only matters as far as the test suite's runtime. Shapes: x (N, C_in, T), weight (C_out, C_in, K),
+y (N, C_out, T_out). Output frame t reads padded-input frame t*stride + k*dilation through tap k,
+where the padded input is x with `left` zeros before and `right` zeros after each row.
+
+    T_out = (T + left + right - dilation * (K - 1) - 1) // stride + 1
+
+The references are proven by a finite-difference check in test_conv1d.py (and compared with
+torch.autograd when torch is installed); the kernels are then checked against them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def conv1d_padding(padding: Any, kernel_size: int, stride: int, dilation: int) -> tuple[int, int]:
+    """(left, right) zero padding for ictus' `padding` argument, from its documented meaning."""
+    span = dilation * (kernel_size - 1)
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        assert stride == 1, "'same' padding is only defined for stride 1"
+        return span // 2, span - span // 2
+    if padding == "causal":
+        return span, 0
+    if isinstance(padding, (tuple, list)):
+        return int(padding[0]), int(padding[1])
+    return int(padding), int(padding)
+
+
+def conv1d_out_length(length: int, kernel_size: int, stride: int, left: int, right: int, dilation: int) -> int:
+    return (length + left + right - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def _padded(x: np.ndarray, left: int, right: int) -> np.ndarray:
+    n, c, t = x.shape
+    xp = np.zeros((n, c, left + t + right), dtype=np.float64)
+    xp[:, :, left:left + t] = x
+    return xp
+
+
+def _tap_frames(k: int, dilation: int, stride: int, t_out: int) -> slice:
+    """The padded-input frames that tap k reads for output frames 0 .. t_out-1."""
+    start = k * dilation
+    return slice(start, start + stride * (t_out - 1) + 1, stride)
+
+
+def conv1d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *, stride: int = 1,
+                   left: int = 0, right: int = 0, dilation: int = 1) -> np.ndarray:
+    """y[n, o, t] = bias[o] + sum_c sum_k weight[o, c, k] * xpad[n, c, t*stride + k*dilation], in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    n, c_in, t_in = x.shape
+    c_out, w_c_in, kernel_size = weight.shape
+    assert w_c_in == c_in
+    t_out = conv1d_out_length(t_in, kernel_size, stride, left, right, dilation)
+    assert t_out >= 1, "the kernel does not fit into the padded input"
+    xp = _padded(x, left, right)
+    y = np.zeros((n, c_out, t_out), dtype=np.float64)
+    for k in range(kernel_size):
+        frames = xp[:, :, _tap_frames(k, dilation, stride, t_out)]  # (N, C_in, T_out)
+        assert frames.shape[2] == t_out
+        y += np.matmul(weight[:, :, k], frames)  # (C_out, C_in) @ (N, C_in, T_out)
+    if bias is not None:
+        y += np.asarray(bias, dtype=np.float64)[None, :, None]
+    return y
+
+
+def conv1d_backward(grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, *, stride: int = 1, left: int = 0,
+                    right: int = 0, dilation: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grad_x, grad_weight, grad_bias) of L = sum(grad_y * y), from the forward definition:
+
+    grad_weight[o, c, k] = sum_n sum_t grad_y[n, o, t] * xpad[n, c, t*stride + k*dilation]
+    grad_xpad[n, c, t*stride + k*dilation] += sum_o weight[o, c, k] * grad_y[n, o, t]
+    grad_x = grad_xpad without its padding frames;  grad_bias[o] = sum_n sum_t grad_y[n, o, t]
+    """
+    grad_y = np.asarray(grad_y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    n, c_in, t_in = x.shape
+    c_out, _, kernel_size = weight.shape
+    t_out = conv1d_out_length(t_in, kernel_size, stride, left, right, dilation)
+    assert grad_y.shape == (n, c_out, t_out)
+    xp = _padded(x, left, right)
+    grad_xp = np.zeros_like(xp)
+    grad_w = np.zeros((c_out, c_in, kernel_size), dtype=np.float64)
+    for k in range(kernel_size):
+        frames = _tap_frames(k, dilation, stride, t_out)
+        # sum over n and t of grad_y[n, o, t] * xpad[n, c, frame(t)]
+        grad_w[:, :, k] = np.einsum("not,nct->oc", grad_y, xp[:, :, frames])
+        # each output frame reads one frame per tap, and frames of one tap are distinct, so += is safe
+        grad_xp[:, :, frames] += np.matmul(weight[:, :, k].T, grad_y)  # (C_in, C_out) @ (N, C_out, T_out)
+    grad_x = grad_xp[:, :, left:left + t_in].copy()
+    grad_b = grad_y.sum(axis=(0, 2))
+    return grad_x, grad_w, grad_b
+
+
+def _first_mismatch(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> str:
+    bad = ~(np.abs(got - ref) <= atol + rtol * np.abs(ref))  # NaN in got counts as bad
+    if not bad.any():
+        worst = np.unravel_index(int(np.argmax(np.abs(got - ref))), ref.shape)
+        worst = tuple(int(i) for i in worst)
+        return (f"no single element over atol + rtol*|ref|; largest error at {worst}: "
+                f"got {float(got[worst])!r}, ref {float(ref[worst])!r}")
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f"first mismatch at index {idx}: got {float(got[idx])!r}, ref {float(ref[idx])!r} "
+            f"({int(bad.sum())} of {bad.size} elements off by more than {atol:.3g} + {rtol:.3g}*|ref|)")
+
+
+def assert_close(got: Any, ref: Any, rtol: float = 1e-5, what: str = "result") -> None:
+    """Asserts ||got - ref|| / ||ref|| <= rtol (Frobenius norms, in float64).
+
+    `ref` all zero: asserts ||got|| <= rtol (absolute). Non-finite values in `got` always fail.
+    On failure the message names the first element off by more than atol + rtol*|ref|, with
+    atol = rtol * max|ref|, as (index, got, ref), so a wrong tail or an unwritten lane is easy to spot.
+    """
+    got = np.asarray(got)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != reference shape {ref.shape}"
+    got64 = got.astype(np.float64)
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    atol = rtol * scale if scale > 0 else rtol
+    if not np.all(np.isfinite(got64)):
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(got64))[0])
+        raise AssertionError(f"{what}: non-finite value at index {idx}: got {float(got64[idx])!r}, ref {float(ref[idx])!r} "
+                             f"({int((~np.isfinite(got64)).sum())} of {got64.size} non-finite)")
+    ref_norm = float(np.linalg.norm(ref.ravel()))
+    err_norm = float(np.linalg.norm((got64 - ref).ravel()))
+    if ref_norm == 0.0:
+        if err_norm <= rtol:
+            return
+        raise AssertionError(f"{what}: reference is all zero but ||got|| = {err_norm:.3g} > {rtol:.3g}; "
+                             + _first_mismatch(got64, ref, rtol, atol))
+    rel = err_norm / ref_norm
+    if rel <= rtol:
+        return
+    raise AssertionError(f"{what}: relative error ||got - ref|| / ||ref|| = {rel:.3g} > {rtol:.3g}; "
+                         + _first_mismatch(got64, ref, rtol, atol))
