@@ -127,15 +127,16 @@ SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
 
 // Runs the forward correlation p (tiles_per_item is set here) over the pool. When all weights fit
 // in L1 a work item is one tile, which then meets every weight; otherwise a run of tiles whose
-// input frames fit in L2, swept once per block of output channels.
+// input and output frames fit in L2 together (the outputs' write-allocations would otherwise evict
+// the inputs before the next block of output channels reads them), swept once per channel block.
 void run_forward(const SimdKernels& k, CorrelateForward p) {
-  constexpr int64_t kL1Weights = 16 * 1024, kL2Input = 256 * 1024;
+  constexpr int64_t kL1Weights = 16 * 1024, kL2Frames = 256 * 1024;
   const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
   const int64_t tiles = (p.out_length + tile - 1) / tile;
   const int64_t weight_bytes = p.out_channels * p.src.channels * p.src.num_taps * 4;
   int64_t run = 1;
   if (weight_bytes > kL1Weights) {
-    const int64_t frames = kL2Input / (4 * p.src.channels);
+    const int64_t frames = kL2Frames / (4 * (p.src.channels + p.out_channels));
     run = frames / tile > 1 ? frames / tile : 1;
     // Keep at least 4 items per thread for balance.
     const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
