@@ -7,7 +7,16 @@
 
 namespace ictus {
 
-enum class ScratchSlot : int { kPackedInput, kPackedGradOut, kPhaseGrad, kGradOutT, kWeightGradT, kCount };
+enum class ScratchSlot : int {
+  kPackedInput,
+  kPackedGradOut,
+  kPhaseGrad,
+  kGradOutT,
+  kWeightGradT,
+  kPackedWeight,
+  kPackedTiles,  // per worker thread, inside kernels
+  kCount
+};
 
 // A 64-byte aligned buffer of at least `count` floats, valid until the next call with this slot on
 // this thread. Throws std::bad_alloc (MemoryError in Python) when memory runs out.

@@ -125,23 +125,39 @@ SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
   return plan;
 }
 
-// Runs the forward correlation p (tiles_per_item is set here) over the pool. When all weights fit
-// in L1 a work item is one tile, which then meets every weight; otherwise a run of tiles whose
-// input and output frames fit in L2 together (the outputs' write-allocations would otherwise evict
-// the inputs before the next block of output channels reads them), swept once per channel block.
+// Runs the forward correlation p over the pool, choosing the feed (conv1d_fwd_simd.h): direct,
+// one tile per work item, when all weights fit in L1; otherwise packed, with runs of tiles whose
+// packed input and output frames fit in L2 together, and the weights packed here.
 void run_forward(const SimdKernels& k, CorrelateForward p) {
-  constexpr int64_t kL1Weights = 16 * 1024, kL2Frames = 256 * 1024;
+  constexpr int64_t kL1Weights = 16 * 1024, kL2Run = 256 * 1024;
   const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
   const int64_t tiles = (p.out_length + tile - 1) / tile;
-  const int64_t weight_bytes = p.out_channels * p.src.channels * p.src.num_taps * 4;
+  const int64_t q_count = p.src.num_taps * p.src.channels;
   int64_t run = 1;
-  if (weight_bytes > kL1Weights) {
-    const int64_t frames = kL2Frames / (4 * (p.src.channels + p.out_channels));
-    run = frames / tile > 1 ? frames / tile : 1;
-    // Keep at least 4 items per thread for balance.
+  p.packed_weight = nullptr;
+  if (p.out_channels * q_count * 4 > kL1Weights) {
+    const int64_t tile_bytes = (q_count + p.out_channels) * tile * 4;
+    run = kL2Run / tile_bytes > 1 ? kL2Run / tile_bytes : 1;
     const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
     if (balanced < run) run = balanced > 1 ? balanced : 1;
     if (run > tiles) run = tiles;
+    float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(p.out_channels * q_count));
+    const BalancedBlocks blocks(p.out_channels, k.tiling.fwd_channels);
+    ThreadPool::instance().parallel_for(blocks.count, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t o0 = blocks.begin(b), m = blocks.size(b);
+        float* dst = packed + o0 * q_count;
+        for (int64_t i = 0; i < p.src.num_taps; ++i) {
+          for (int64_t c = 0; c < p.src.channels; ++c) {
+            for (int64_t mm = 0; mm < m; ++mm) {
+              dst[(i * p.src.channels + c) * m + mm] =
+                  p.weight[(o0 + mm) * p.weight_out_stride + c * p.weight_in_stride + p.src.taps[i].weight_offset];
+            }
+          }
+        }
+      }
+    });
+    p.packed_weight = packed;
   }
   p.tiles_per_item = run;
   ThreadPool::instance().parallel_for(p.batch * ((tiles + run - 1) / run),
@@ -250,6 +266,8 @@ void simd_backward_weight(const SimdKernels& k, const Conv1dShape& s, const floa
   p.out_padded = padded;
   p.grad_out_t = grad_t;
   p.grad_weight_t = weight_t;
+  // Accumulators are saved between chunks of frames; longer chunks when they no longer fit in L2.
+  p.chunk = s.kernel_size * s.in_channels * padded * 4 > 256 * 1024 ? 512 : 128;
   const int64_t items = BalancedBlocks(padded / width, k.tiling.wgrad_vectors).count * s.kernel_size *
                         BalancedBlocks(s.in_channels, k.tiling.wgrad_channels).count;
   pool.parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });

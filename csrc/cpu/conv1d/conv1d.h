@@ -39,6 +39,9 @@ struct CorrelateForward {
   CorrelateSource src;
   int64_t batch, out_channels, out_length;
   int64_t tiles_per_item;  // frame tiles per work item (cache blocking; never changes the results)
+  // Null, or the weights packed for the GEMM-like path (conv1d_fwd_simd.h): per block of output
+  // channels (BalancedBlocks of fwd_channels), [tap][in-channel][channel in block].
+  const float* packed_weight;
   const float* weight;
   int64_t weight_out_stride, weight_in_stride;
   const float* bias;  // nullable
@@ -52,6 +55,7 @@ struct CorrelateForward {
 struct CorrelateWeightGrad {
   CorrelateSource src;
   int64_t batch, out_length, out_padded;
+  int64_t chunk;  // frames per chunk (cache blocking; never changes the results)
   const float* grad_out_t;
   float* grad_weight_t;  // (num_taps, channels, out_padded), every element written
 };

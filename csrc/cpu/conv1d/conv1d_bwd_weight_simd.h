@@ -7,7 +7,7 @@
 //
 // Work item = (block of OV*W out-channels, tap i, block of P in-channels); each item owns its
 // OV x P accumulators' weights, so no two threads write one element and the sums run in a fixed
-// order (n, then t). Frames go in chunks of kChunk so that a chunk of grad_out_t stays in L1 while
+// order (n, then t). Frames go in chunks (p.chunk) so that a chunk of grad_out_t stays in cache while
 // the thread's items sweep it; accumulators are saved in grad_weight_t between chunks.
 // Per frame: OV vector loads + P broadcasts for OV*P FMAs.
 #pragma once
@@ -18,8 +18,6 @@
 
 namespace ictus::cpu {
 namespace {
-
-constexpr int64_t kWgradChunk = 128;
 
 template <class S, int OV, int P>
 void wgrad_block(const CorrelateWeightGrad& p, int64_t n, int64_t t_begin, int64_t t_end, int64_t o0, int64_t tap,
@@ -80,8 +78,8 @@ void conv1d_bwd_weight_simd(const CorrelateWeightGrad& p, int64_t begin, int64_t
   const BalancedBlocks in_blocks(p.src.channels, PMax);
   const int64_t per_out_block = p.src.num_taps * in_blocks.count;
   for (int64_t n = 0; n < p.batch; ++n) {
-    for (int64_t t0 = 0; t0 < p.out_length; t0 += kWgradChunk) {
-      const int64_t t1 = p.out_length - t0 < kWgradChunk ? p.out_length : t0 + kWgradChunk;
+    for (int64_t t0 = 0; t0 < p.out_length; t0 += p.chunk) {
+      const int64_t t1 = p.out_length - t0 < p.chunk ? p.out_length : t0 + p.chunk;
       const bool first = n == 0 && t0 == 0;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t ob = item / per_out_block, tap = (item / in_blocks.count) % p.src.num_taps;

@@ -1,18 +1,23 @@
 // The forward correlation kernel (see conv1d.h), written once against the SIMD vocabulary S and
 // instantiated by conv1d_fwd_<isa>.cpp. Work item = one (batch n, run of tiles of V*W output
-// frames); for each block of M output channels it sweeps the run's tiles, so the block's weights
-// stay in L1 and the run's input frames in L2 (the driver sizes the run; one tile when all the
-// weights fit in L1 anyway).
+// frames); for each block of M output channels it sweeps the run's tiles.
 //
 // Micro-kernel: M x V vector accumulators; per (tap, in-channel) it loads V vectors of input
 // frames and broadcasts M weights: M*V FMAs per M+V loads (AVX-512: 6x4 = 24 accumulators,
-// enough to hide the 4-cycle FMA latency on 2 ports). Taps whose frames fall partly into the
-// padding use masked loads (mask computed once per tap, shared by all channels); taps that read
-// only padding for the whole tile are skipped.
+// enough to hide the 4-cycle FMA latency on 2 ports). Two ways to feed it:
+//  - direct (all weights fit in L1, e.g. the TCN's 20 channels): straight from the signal rows, a
+//    run of one tile meeting every weight; taps whose frames fall partly into the padding use
+//    masked loads (one mask per tap, shared by all channels), taps that read only padding are
+//    skipped;
+//  - packed (larger layers): the run's input is first copied tap by tap into a contiguous,
+//    zero-padded buffer [tile][tap][channel][frames] and the weights (by the driver) into
+//    [block][tap][channel][M], so the micro-kernel reads two sequential streams (as a GEMM does
+//    with packed panels) instead of one short vector from each of hundreds of rows.
 #pragma once
 
 #include <cstdint>
 
+#include "common/scratch.h"
 #include "cpu/conv1d/conv1d.h"
 
 namespace ictus::cpu {
@@ -90,17 +95,94 @@ void fwd_block(const CorrelateForward& p, int64_t n, int64_t o0, int64_t t0, int
   }
 }
 
+// Packed micro-kernel: output channels [o0, o0 + M) x nt frames from a packed tile (q_count rows of
+// tile_len frames) and the block's packed weights (q_count rows of M).
+template <class S, int M, int V>
+void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t tile_len, const float* w,
+                      int64_t q_count, int64_t n, int64_t o0, int64_t t0, int64_t nt) {
+  using Vec = typename S::Vec;
+  constexpr int W = S::kWidth;
+  Vec acc[M][V];
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+    const Vec b = p.bias ? S::broadcast(p.bias[o0 + m]) : S::zero();
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[m][v] = b;
+  }
+  for (int64_t q = 0; q < q_count; ++q) {
+    Vec xv[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) xv[v] = S::load(tile_in + q * tile_len + v * W);
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      const Vec wb = S::broadcast(w[q * M + m]);
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
+    }
+  }
+  float* out = p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + t0;
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+      const int64_t left = nt - v * W;
+      if (left >= W) {
+        S::store(out + m * p.out_channel_stride + v * W, acc[m][v]);
+      } else if (left > 0) {
+        S::store_masked(out + m * p.out_channel_stride + v * W, acc[m][v], S::range_mask(0, static_cast<int>(left)));
+      }
+    }
+  }
+}
+
+// Copies the input under `tiles` tiles starting at frame t0 into dst as [tile][tap][channel][tile_len],
+// with zeros where a tap reads the padding.
+template <class S>
+void pack_tiles(const CorrelateForward& p, int64_t n, int64_t t0, int64_t tiles, int64_t tile_len, float* dst) {
+  constexpr int W = S::kWidth;
+  const CorrelateSource& src = p.src;
+  const float* src_n = src.data + n * src.batch_stride;
+  for (int64_t j = 0; j < tiles; ++j) {
+    for (int64_t i = 0; i < src.num_taps; ++i) {
+      const CorrelateTap tap = src.taps[i];
+      const int64_t first = t0 + j * tile_len + tap.offset;
+      const int64_t lo = first < 0 ? -first : 0;
+      const int64_t hi = src.phase_length[tap.phase] - first;
+      const float* row = src_n + tap.phase * src.phase_stride + first;
+      float* out = dst + (j * src.num_taps + i) * src.channels * tile_len;
+      if (lo == 0 && hi >= tile_len) {
+        for (int64_t c = 0; c < src.channels; ++c) {
+          for (int64_t v = 0; v < tile_len; v += W) S::store(out + c * tile_len + v, S::load(row + c * src.channel_stride + v));
+        }
+      } else {
+        for (int64_t v = 0; v < tile_len; v += W) {
+          const int64_t l = lo - v, h = hi - v;
+          const typename S::Mask mask = S::range_mask(static_cast<int>(l < 0 ? 0 : (l > W ? W : l)),
+                                                      static_cast<int>(h < 0 ? 0 : (h > W ? W : h)));
+          for (int64_t c = 0; c < src.channels; ++c) {
+            S::store(out + c * tile_len + v, S::load_masked(row + c * src.channel_stride + v, mask));
+          }
+        }
+      }
+    }
+  }
+}
+
 template <class S, int MMax, int VMax>
 struct FwdBlockTable {
-  using Fn = void (*)(const CorrelateForward&, int64_t, int64_t, int64_t, int64_t);
-  Fn fn[MMax][VMax];
+  using Direct = void (*)(const CorrelateForward&, int64_t, int64_t, int64_t, int64_t);
+  using Packed = void (*)(const CorrelateForward&, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                          int64_t, int64_t);
+  Direct direct[MMax][VMax];
+  Packed packed[MMax][VMax];
   template <int M, int V>
   constexpr void fill() {
-    fn[M - 1][V - 1] = &fwd_block<S, M, V>;
+    direct[M - 1][V - 1] = &fwd_block<S, M, V>;
+    packed[M - 1][V - 1] = &fwd_block_packed<S, M, V>;
     if constexpr (V < VMax) fill<M, V + 1>();
     else if constexpr (M < MMax) fill<M + 1, 1>();
   }
-  constexpr FwdBlockTable() : fn{} { fill<1, 1>(); }
+  constexpr FwdBlockTable() : direct{}, packed{} { fill<1, 1>(); }
 };
 
 template <class S, int MMax, int VMax>
@@ -110,15 +192,26 @@ void conv1d_fwd_simd(const CorrelateForward& p, int64_t begin, int64_t end) {
   const int64_t tiles = (p.out_length + tile - 1) / tile;
   const BalancedBlocks blocks(p.out_channels, MMax);
   const int64_t runs = (tiles + p.tiles_per_item - 1) / p.tiles_per_item;
+  const int64_t q_count = p.src.num_taps * p.src.channels;
+  float* packed_in = p.packed_weight
+                         ? scratch_floats(ScratchSlot::kPackedTiles, static_cast<size_t>(p.tiles_per_item * q_count * tile))
+                         : nullptr;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t n = item / runs, first = (item % runs) * p.tiles_per_item;
     const int64_t last = tiles - first < p.tiles_per_item ? tiles : first + p.tiles_per_item;
+    if (packed_in) pack_tiles<S>(p, n, first * tile, last - first, tile, packed_in);
     for (int64_t b = 0; b < blocks.count; ++b) {
+      const int64_t o0 = blocks.begin(b), m = blocks.size(b);
       for (int64_t t = first; t < last; ++t) {
         const int64_t t0 = t * tile;
         const int64_t nt = p.out_length - t0 < tile ? p.out_length - t0 : tile;
         const int64_t vectors = (nt + S::kWidth - 1) / S::kWidth;
-        table.fn[blocks.size(b) - 1][vectors - 1](p, n, blocks.begin(b), t0, nt);
+        if (packed_in) {
+          table.packed[m - 1][vectors - 1](p, packed_in + (t - first) * q_count * tile, tile,
+                                           p.packed_weight + o0 * q_count, q_count, n, o0, t0, nt);
+        } else {
+          table.direct[m - 1][vectors - 1](p, n, o0, t0, nt);
+        }
       }
     }
   }
