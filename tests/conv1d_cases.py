@@ -128,6 +128,8 @@ CASES: list[Case] = [
     C("rows_T4096_stride2", 1, 6, 7, 3, 4096, stride=2, padding=(1, 1)),
     # larger (weights past L1: the forward pass runs several frame tiles per work item)
     C("large", 3, 64, 64, 3, 517, padding="same", dilation=2),
+    C("large_span_gt_T", 2, 48, 40, 5, 50, padding="same", dilation=32),
+    C("large_stride3_causal", 1, 40, 56, 4, 301, stride=3, padding="causal", dilation=5),
 ]
 
 # The beat-tracking TCN layer: 20 channels, kernel 5, 30 s of frames at 100 fps, dilations 1..1024.
