@@ -8,7 +8,8 @@
 //   forward, stride s:  S = x split into s phases (phase p holds frames p, p+s, ...), so every tap
 //                       reads contiguous frames of one phase;
 //   input gradient:     S = grad_y with weights seen transposed, one call per phase of grad_x;
-//   weight gradient:    grad W(o, c, i) = sum_n sum_t grad_out[n][o][t] * S(n, c, phase_i)[t + offset_i].
+//   weight gradient:    grad W(o, c, i) = sum_n sum_t grad_y[n][o][t] * S(n, c, phase_i)[t + offset_i]
+//                       with S as in the forward pass (CorrelateWeightGrad).
 // The scalar variant does not use it: it computes the textbook sums with conv1d_geometry.h, the same
 // index math as the CUDA kernels.
 #pragma once
@@ -61,8 +62,8 @@ struct CorrelateWeightGrad {
 };
 
 // Register tiles of one SIMD variant. Forward: out_channels x (vectors * width) frames; a work
-// item is one (batch item, run of tiles_per_item frame tiles). Weight gradient: (vectors * width) out-channels x
-// in-channels of one tap; a work item is one such block.
+// item is one (batch item, run of tiles_per_item frame tiles). Weight gradient:
+// (vectors * width) out-channels x in-channels of one tap; a work item is one such block.
 struct SimdTiling {
   int width;
   int fwd_channels, fwd_vectors;
@@ -110,7 +111,8 @@ struct Conv1dGrads {
   float* grad_bias;
 };
 
-// Entry points: run variant `isa` (which must be supported) on the whole problem, threaded.
+// Entry points: run variant `isa` (which must be supported) on the whole problem; the SIMD
+// variants spread it over the thread pool, the scalar one runs on the calling thread.
 void conv1d_forward(Isa isa, const Conv1dShape& s, const float* x, const float* weight, const float* bias,
                     float* y);
 void conv1d_backward(Isa isa, const Conv1dShape& s, const float* grad_y, const float* x, const float* weight,
