@@ -38,9 +38,10 @@ const SimdKernels* simd_kernels(Isa isa) {
   return nullptr;
 }
 
-// Rows whose byte stride is (nearly) a multiple of 4 KiB map to few L1 sets: a kernel that reads
-// one vector from each of 64 channels then thrashes L1 (T = 1024 or 4096 ran at half speed).
-// Such signals are copied to rows of a stride that spreads over all 64 sets.
+// Rows whose byte stride is (nearly) a multiple of 4 KiB map to few L1 sets: the direct forward
+// feed, which reads one vector from each of 64 channels, then thrashes L1 (T = 1024 or 4096 ran at
+// half speed). For that feed such signals are copied to rows of a stride that spreads over all 64
+// sets; the packed feed and the weight gradient read few rows at a time and need no copy.
 bool aliasing_prone(int64_t row_floats) {
   int64_t delta = (row_floats / 16) % 64;  // L1 sets (of 64 B) that one row moves the next
   int64_t g = 64;
@@ -58,8 +59,14 @@ int64_t aliasing_safe_stride(int64_t row_floats) {
   return stride;
 }
 
+// Whether a forward correlation takes the packed feed: when its weights do not fit in L1.
+bool packed_feed(int64_t out_channels, int64_t in_channels, int64_t taps) {
+  constexpr int64_t kL1Weights = 16 * 1024;
+  return out_channels * in_channels * taps * 4 > kL1Weights;
+}
+
 // A correlation source over `rows` rows of `length` frames. Stride 1: the rows as they are, or
-// copied to an aliasing-safe row stride. Stride s: each row split into phases (phase r holds
+// copied to an aliasing-safe row stride when `avoid_aliasing`. Stride s: each row split into phases (phase r holds
 // frames r, r+s, r+2s, ...), so that every tap reads contiguous frames: tap k reads frame
 // t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r. Only phases r < length hold
 // frames; `empty_phase` is a last phase of length 0 for taps whose r is beyond them.
@@ -70,13 +77,14 @@ struct Source {
   int64_t row_stride, phase_stride;
 };
 
-Source split_source(const float* rows_in, int64_t rows, int64_t length, int64_t stride, ScratchSlot slot) {
+Source split_source(const float* rows_in, int64_t rows, int64_t length, int64_t stride, bool avoid_aliasing,
+                    ScratchSlot slot) {
   Source src;
   const int64_t phases = stride < length ? stride : length;
   for (int64_t r = 0; r < phases; ++r) src.phase_length.push_back(phase_length(length, stride, r));
   src.empty_phase = phases;
   src.phase_length.push_back(0);
-  if (stride == 1 && !aliasing_prone(length)) {
+  if (stride == 1 && !(avoid_aliasing && aliasing_prone(length))) {
     src.data = rows_in;
     src.row_stride = length;
     src.phase_stride = 0;
@@ -106,9 +114,10 @@ struct SourcePlan {
   CorrelateSource source;
 };
 
-SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
+SourcePlan plan_input_source(const Conv1dShape& s, const float* x, bool avoid_aliasing) {
   SourcePlan plan;
-  plan.rows = split_source(x, s.batch * s.in_channels, s.in_length, s.stride, ScratchSlot::kPackedInput);
+  plan.rows = split_source(x, s.batch * s.in_channels, s.in_length, s.stride, avoid_aliasing,
+                           ScratchSlot::kPackedInput);
   for (int64_t k = 0; k < s.kernel_size; ++k) {
     const int64_t j = k * s.dilation - s.pad_left, phase = floor_mod(j, s.stride);
     plan.taps.push_back({k, floor_div(j, s.stride), phase < plan.rows.empty_phase ? phase : plan.rows.empty_phase});
@@ -126,16 +135,16 @@ SourcePlan plan_input_source(const Conv1dShape& s, const float* x) {
 }
 
 // Runs the forward correlation p over the pool, choosing the feed (conv1d_fwd_simd.h): direct,
-// one tile per work item, when all weights fit in L1; otherwise packed, with runs of tiles whose
-// packed input and output frames fit in L2 together, and the weights packed here.
+// one tile per work item, when all weights fit in L1 (packed_feed false); otherwise packed, with
+// runs of tiles whose packed input and output frames fit in L2 together, and the weights packed here.
 void run_forward(const SimdKernels& k, CorrelateForward p) {
-  constexpr int64_t kL1Weights = 16 * 1024, kL2Run = 256 * 1024;
+  constexpr int64_t kL2Run = 256 * 1024;
   const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
   const int64_t tiles = (p.out_length + tile - 1) / tile;
   const int64_t q_count = p.src.num_taps * p.src.channels;
   int64_t run = 1;
   p.packed_weight = nullptr;
-  if (p.out_channels * q_count * 4 > kL1Weights) {
+  if (packed_feed(p.out_channels, p.src.channels, p.src.num_taps)) {
     const int64_t tile_bytes = (q_count + p.out_channels) * tile * 4;
     run = kL2Run / tile_bytes > 1 ? kL2Run / tile_bytes : 1;
     const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
@@ -170,7 +179,9 @@ void run_forward(const SimdKernels& k, CorrelateForward p) {
 void simd_backward_data(const SimdKernels& k, const Conv1dShape& s, const float* grad_y, const float* weight,
                         float* grad_x) {
   const int64_t st = s.stride;
-  const Source grad_rows = split_source(grad_y, s.batch * s.out_channels, s.out_length, 1, ScratchSlot::kPackedGradOut);
+  const Source grad_rows = split_source(grad_y, s.batch * s.out_channels, s.out_length, 1,
+                                        !packed_feed(s.in_channels, s.out_channels, s.kernel_size),
+                                        ScratchSlot::kPackedGradOut);
   CorrelateSource src{};
   src.data = grad_rows.data;
   src.batch_stride = s.out_channels * grad_rows.row_stride;
@@ -303,7 +314,7 @@ void conv1d_forward(Isa isa, const Conv1dShape& s, const float* x, const float* 
     conv1d_fwd_scalar(s, x, weight, bias, y);
     return;
   }
-  const SourcePlan plan = plan_input_source(s, x);
+  const SourcePlan plan = plan_input_source(s, x, !packed_feed(s.out_channels, s.in_channels, s.kernel_size));
   CorrelateForward p{};
   p.src = plan.source;
   p.batch = s.batch;
@@ -327,7 +338,7 @@ void conv1d_backward(Isa isa, const Conv1dShape& s, const float* grad_y, const f
     else conv1d_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
   }
   if (grads.grad_weight) {
-    if (k) simd_backward_weight(*k, s, grad_y, plan_input_source(s, x).source, grads.grad_weight);
+    if (k) simd_backward_weight(*k, s, grad_y, plan_input_source(s, x, false).source, grads.grad_weight);
     else conv1d_bwd_weight_scalar(s, grad_y, x, grads.grad_weight);
   }
   if (grads.grad_bias) backward_bias(s, grad_y, grads.grad_bias);

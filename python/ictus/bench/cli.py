@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"measuring the fp32 FMA peak at {','.join(map(str, args.threads))} thread(s)...",
           file=sys.stderr, flush=True)
     facts = collect_facts(torch, torch_note, args.threads)
-    facts.peaks = measure_peaks(args.threads, guard, repeats=1 if args.quick else 2)
+    facts.peaks = measure_peaks(args.threads, guard, repeats=2 if args.quick else 3)
     peaks: dict[int, float | None] = {n: p.gflops for n, p in facts.peaks.items()}
 
     results = _run_rows(args, torch, peaks, policy, guard)

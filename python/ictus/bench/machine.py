@@ -91,9 +91,19 @@ def _best_peak(threads: int, repeats: int) -> float:
 
 
 def measure_peaks(threads: list[int], guard: NoiseGuard, repeats: int) -> dict[int, Peak]:
-    """fp32 FMA peak per thread count: the best of `repeats` 0.3 s runs (noise only lowers it)."""
-    peaks = {}
-    for n in threads:
+    """fp32 FMA peak per thread count: the best of `repeats` 0.3 s runs (noise only lowers it).
+
+    On a shared VM a sibling tenant can hold a core for a while; n threads measuring below 90% of
+    n times the 1-thread peak are measured again, a few times, before the best is kept.
+    """
+    peaks: dict[int, Peak] = {}
+    for n in sorted(threads):
         got = guard.run(functools.partial(_best_peak, n, repeats), what=f"peak, {n} thread(s)")
-        peaks[n] = Peak(got.value, got.contended)
+        best, contended = got.value, got.contended
+        single = peaks[1].gflops if 1 in peaks else None
+        for _ in range(4):
+            if single is None or best >= 0.9 * n * single:
+                break
+            best = max(best, _best_peak(n, repeats))
+        peaks[n] = Peak(best, contended)
     return peaks
