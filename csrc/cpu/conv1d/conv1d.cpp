@@ -242,46 +242,29 @@ void simd_backward_data(const SimdKernels& k, const Conv1dShape& s, const float*
   }
 }
 
-// grad_w via the GEMM kernel of conv1d_bwd_weight_simd.h: grad_y is transposed to
-// (N, T_out, C_out rounded up to the vector width) first, the result transposed back at the end.
+// grad_w via the GEMM kernel of conv1d_bwd_weight_simd.h, which writes it transposed to
+// (K, C_in, C_out rounded up to the vector width); transposed back here.
 void simd_backward_weight(const SimdKernels& k, const Conv1dShape& s, const float* grad_y,
                           const CorrelateSource& src, float* grad_weight) {
   const int64_t width = k.tiling.width;
   const int64_t padded = (s.out_channels + width - 1) / width * width;
-  const int64_t frames = checked_mul(s.batch, s.out_length, "grad_y frames");
-  float* grad_t = scratch_floats(ScratchSlot::kGradOutT,
-                                 static_cast<size_t>(checked_mul(frames, padded, "transposed grad_y")));
   float* weight_t = scratch_floats(ScratchSlot::kWeightGradT,
                                    static_cast<size_t>(s.kernel_size * s.in_channels * padded));
-  constexpr int64_t kBlock = 64;  // frames per transpose block: rows stay in L1 while written
-  const int64_t blocks_per_item = (s.out_length + kBlock - 1) / kBlock;
-  ThreadPool& pool = ThreadPool::instance();
-  pool.parallel_for(s.batch * blocks_per_item, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / blocks_per_item, t0 = (item % blocks_per_item) * kBlock;
-      const int64_t t1 = s.out_length - t0 < kBlock ? s.out_length : t0 + kBlock;
-      float* dst = grad_t + n * s.out_length * padded;
-      for (int64_t o = 0; o < s.out_channels; ++o) {
-        const float* row = grad_y + (n * s.out_channels + o) * s.out_length;
-        for (int64_t t = t0; t < t1; ++t) dst[t * padded + o] = row[t];
-      }
-      for (int64_t t = t0; t < t1; ++t) {
-        for (int64_t o = s.out_channels; o < padded; ++o) dst[t * padded + o] = 0.0f;
-      }
-    }
-  });
   CorrelateWeightGrad p{};
   p.src = src;
   p.batch = s.batch;
+  p.out_channels = s.out_channels;
   p.out_length = s.out_length;
   p.out_padded = padded;
-  p.grad_out_t = grad_t;
-  p.grad_weight_t = weight_t;
   // Accumulators are saved between chunks of frames; longer chunks when they no longer fit in L2.
   p.chunk = s.kernel_size * s.in_channels * padded * 4 > 256 * 1024 ? 512 : 128;
+  p.grad_out = grad_y;
+  p.grad_out_batch_stride = s.out_channels * s.out_length;
+  p.grad_out_channel_stride = s.out_length;
+  p.grad_weight_t = weight_t;
   const int64_t items = BalancedBlocks(padded / width, k.tiling.wgrad_vectors).count * s.kernel_size *
                         BalancedBlocks(s.in_channels, k.tiling.wgrad_channels).count;
-  pool.parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });
+  ThreadPool::instance().parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });
   for (int64_t o = 0; o < s.out_channels; ++o) {
     for (int64_t c = 0; c < s.in_channels; ++c) {
       for (int64_t kk = 0; kk < s.kernel_size; ++kk) {

@@ -51,13 +51,14 @@ struct CorrelateForward {
 };
 
 // The weight gradient as a GEMM over frames, vectorised over output channels:
-//   grad_weight_t[i][c][o] = sum_n sum_t grad_out_t[n][t][o] * S(n, c, phase_i)[t + offset_i]
-// grad_out_t is grad_y transposed to (N, T_out, out_padded) with zero lanes past out_channels.
+//   grad_weight_t[i][c][o] = sum_n sum_t grad_y[n][o][t] * S(n, c, phase_i)[t + offset_i]
+// with the output channels padded to out_padded (a multiple of the vector width).
 struct CorrelateWeightGrad {
   CorrelateSource src;
-  int64_t batch, out_length, out_padded;
+  int64_t batch, out_channels, out_length, out_padded;
   int64_t chunk;  // frames per chunk (cache blocking; never changes the results)
-  const float* grad_out_t;
+  const float* grad_out;
+  int64_t grad_out_batch_stride, grad_out_channel_stride;
   float* grad_weight_t;  // (num_taps, channels, out_padded), every element written
 };
 

@@ -1,27 +1,31 @@
 // The weight-gradient kernel (see conv1d.h), written once against the SIMD vocabulary S and
 // instantiated by conv1d_bwd_weight_<isa>.cpp. It is a GEMM whose reduction runs over frames:
-//   grad_weight_t[i][c][o] = sum_n sum_t grad_out_t[n][t][o] * S(n, c, phase_i)[t + offset_i]
-// vectorised over output channels o (grad_y was transposed for this), so no lane reductions are
-// needed, and all channels of a block share one tap, so they read real frames over the same range
-// of t: no masks, and frames that only meet padding are skipped (large dilations).
+//   grad_weight_t[i][c][o] = sum_n sum_t grad_y[n][o][t] * S(n, c, phase_i)[t + offset_i]
+// vectorised over output channels o, so no lane reductions are needed, and all channels of a
+// block share one tap, so they read real frames over the same range of t: no masks, and frames
+// that only meet padding are skipped (large dilations).
 //
 // Work item = (block of OV*W out-channels, tap i, block of P in-channels); each item owns its
 // OV x P accumulators' weights, so no two threads write one element and the sums run in a fixed
-// order (n, then t). Frames go in chunks (p.chunk) so that a chunk of grad_out_t stays in cache while
-// the thread's items sweep it; accumulators are saved in grad_weight_t between chunks.
+// order (n, then t). Frames go in chunks of p.chunk: each thread transposes the chunk of grad_y
+// rows its items need into a small buffer [frame][out-channel] that stays in cache while its
+// items sweep it (transposing all of grad_y up front cost a quarter of the time in memory
+// traffic); accumulators are saved in grad_weight_t between chunks.
 // Per frame: OV vector loads + P broadcasts for OV*P FMAs.
 #pragma once
 
 #include <cstdint>
 
+#include "common/scratch.h"
 #include "cpu/conv1d/conv1d.h"
 
 namespace ictus::cpu {
 namespace {
 
+// Frames [t_begin, t_end) of batch item n; g is the chunk's transposed grad_y, frame t_begin first.
 template <class S, int OV, int P>
-void wgrad_block(const CorrelateWeightGrad& p, int64_t n, int64_t t_begin, int64_t t_end, int64_t o0, int64_t tap,
-                 int64_t c0, bool first) {
+void wgrad_block(const CorrelateWeightGrad& p, const float* g, int64_t n, int64_t t_begin, int64_t t_end, int64_t o0,
+                 int64_t tap, int64_t c0, bool first) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   const CorrelateSource& src = p.src;
@@ -37,7 +41,7 @@ void wgrad_block(const CorrelateWeightGrad& p, int64_t n, int64_t t_begin, int64
   const int64_t len = src.phase_length[tp.phase];
   const int64_t lo = t_begin > -tp.offset ? t_begin : -tp.offset;
   const int64_t hi = t_end < len - tp.offset ? t_end : len - tp.offset;
-  const float* g = p.grad_out_t + n * p.out_length * p.out_padded + o0;
+  g += o0 - t_begin * p.out_padded;  // g[t * out_padded] is frame t's row
   const float* x = src.data + n * src.batch_stride + c0 * src.channel_stride + tp.phase * src.phase_stride + tp.offset;
   for (int64_t t = lo; t < hi; ++t) {
     Vec gv[OV];
@@ -59,7 +63,8 @@ void wgrad_block(const CorrelateWeightGrad& p, int64_t n, int64_t t_begin, int64
 
 template <class S, int OVMax, int PMax>
 struct WgradBlockTable {
-  using Fn = void (*)(const CorrelateWeightGrad&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
+  using Fn = void (*)(const CorrelateWeightGrad&, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                      bool);
   Fn fn[OVMax][PMax];
   template <int OV, int P>
   constexpr void fill() {
@@ -74,17 +79,31 @@ struct WgradBlockTable {
 template <class S, int OVMax, int PMax>
 void conv1d_bwd_weight_simd(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
   static constexpr WgradBlockTable<S, OVMax, PMax> table{};
-  const BalancedBlocks out_blocks(p.out_padded / S::kWidth, OVMax);
+  constexpr int W = S::kWidth;
+  const BalancedBlocks out_blocks(p.out_padded / W, OVMax);
   const BalancedBlocks in_blocks(p.src.channels, PMax);
   const int64_t per_out_block = p.src.num_taps * in_blocks.count;
+  // The out-channel lanes [o_lo, o_hi) that these items read, transposed per chunk into g.
+  const int64_t last = (end - 1) / per_out_block;
+  const int64_t o_lo = out_blocks.begin(begin / per_out_block) * W;
+  const int64_t o_hi = (out_blocks.begin(last) + out_blocks.size(last)) * W;
+  const int64_t real_hi = o_hi < p.out_channels ? o_hi : p.out_channels;
+  float* g = scratch_floats(ScratchSlot::kGradOutT, static_cast<size_t>(p.chunk * p.out_padded));
   for (int64_t n = 0; n < p.batch; ++n) {
     for (int64_t t0 = 0; t0 < p.out_length; t0 += p.chunk) {
       const int64_t t1 = p.out_length - t0 < p.chunk ? p.out_length : t0 + p.chunk;
+      for (int64_t o = o_lo; o < real_hi; ++o) {
+        const float* row = p.grad_out + n * p.grad_out_batch_stride + o * p.grad_out_channel_stride;
+        for (int64_t t = t0; t < t1; ++t) g[(t - t0) * p.out_padded + o] = row[t];
+      }
+      for (int64_t t = t0; t < t1; ++t) {
+        for (int64_t o = real_hi; o < o_hi; ++o) g[(t - t0) * p.out_padded + o] = 0.0f;
+      }
       const bool first = n == 0 && t0 == 0;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t ob = item / per_out_block, tap = (item / in_blocks.count) % p.src.num_taps;
         const int64_t ib = item % in_blocks.count;
-        table.fn[out_blocks.size(ob) - 1][in_blocks.size(ib) - 1](p, n, t0, t1, out_blocks.begin(ob) * S::kWidth, tap,
+        table.fn[out_blocks.size(ob) - 1][in_blocks.size(ib) - 1](p, g, n, t0, t1, out_blocks.begin(ob) * W, tap,
                                                                   in_blocks.begin(ib), first);
       }
     }
