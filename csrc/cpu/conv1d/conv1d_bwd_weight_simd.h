@@ -75,6 +75,26 @@ struct WgradBlockTable {
   constexpr WgradBlockTable() : fn{} { fill<1, 1>(); }
 };
 
+// g[(t - t0) * g_stride + o] = rows[o * row_stride + t] for o in [o_lo, o_real), zero for o in
+// [o_real, o_hi): 8 x 8 blocks through S::transpose8, edges one by one.
+template <class S>
+void transpose_chunk(const float* rows, int64_t row_stride, int64_t o_lo, int64_t o_real, int64_t o_hi, int64_t t0,
+                     int64_t t1, float* g, int64_t g_stride) {
+  const int64_t o8 = o_lo + (o_real - o_lo) / 8 * 8, t8 = t0 + (t1 - t0) / 8 * 8;
+  for (int64_t o = o_lo; o < o8; o += 8) {
+    for (int64_t t = t0; t < t8; t += 8) S::transpose8(rows + o * row_stride + t, row_stride, g + (t - t0) * g_stride + o, g_stride);
+    for (int64_t oo = o; oo < o + 8; ++oo) {
+      for (int64_t t = t8; t < t1; ++t) g[(t - t0) * g_stride + oo] = rows[oo * row_stride + t];
+    }
+  }
+  for (int64_t o = o8; o < o_real; ++o) {
+    for (int64_t t = t0; t < t1; ++t) g[(t - t0) * g_stride + o] = rows[o * row_stride + t];
+  }
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t o = o_real; o < o_hi; ++o) g[(t - t0) * g_stride + o] = 0.0f;
+  }
+}
+
 // Items are numbered (out-block, tap, in-block) with the in-block fastest.
 template <class S, int OVMax, int PMax>
 void conv1d_bwd_weight_simd(const CorrelateWeightGrad& p, int64_t begin, int64_t end) {
@@ -92,13 +112,8 @@ void conv1d_bwd_weight_simd(const CorrelateWeightGrad& p, int64_t begin, int64_t
   for (int64_t n = 0; n < p.batch; ++n) {
     for (int64_t t0 = 0; t0 < p.out_length; t0 += p.chunk) {
       const int64_t t1 = p.out_length - t0 < p.chunk ? p.out_length : t0 + p.chunk;
-      for (int64_t o = o_lo; o < real_hi; ++o) {
-        const float* row = p.grad_out + n * p.grad_out_batch_stride + o * p.grad_out_channel_stride;
-        for (int64_t t = t0; t < t1; ++t) g[(t - t0) * p.out_padded + o] = row[t];
-      }
-      for (int64_t t = t0; t < t1; ++t) {
-        for (int64_t o = real_hi; o < o_hi; ++o) g[(t - t0) * p.out_padded + o] = 0.0f;
-      }
+      transpose_chunk<S>(p.grad_out + n * p.grad_out_batch_stride, p.grad_out_channel_stride, o_lo, real_hi, o_hi,
+                         t0, t1, g, p.out_padded);
       const bool first = n == 0 && t0 == 0;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t ob = item / per_out_block, tap = (item / in_blocks.count) % p.src.num_taps;

@@ -4,6 +4,10 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
+#include "cpu/simd/transpose8_avx.h"
+
 namespace ictus::cpu {
 namespace {
 
@@ -27,6 +31,10 @@ struct Avx2 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
+  static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+    transpose8_avx(src, src_stride, dst, dst_stride);
+  }
   static inline float sum(Vec v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -4,6 +4,10 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
+#include "cpu/simd/transpose8_avx.h"
+
 namespace ictus::cpu {
 namespace {
 
@@ -26,6 +30,10 @@ struct Avx512 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
+  static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+    transpose8_avx(src, src_stride, dst, dst_stride);
+  }
   static inline float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 

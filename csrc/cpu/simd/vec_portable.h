@@ -4,6 +4,8 @@
 // AVX-512, and it is the SIMD path where no intrinsics variant applies.
 #pragma once
 
+#include <cstdint>
+
 namespace ictus::cpu {
 namespace {
 
@@ -33,6 +35,12 @@ struct Portable {
   }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return a * b + acc; }
   static inline Vec add(Vec a, Vec b) { return a + b; }
+  // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
+  static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+    for (int i = 0; i < 8; ++i) {
+      for (int j = 0; j < 8; ++j) dst[i * dst_stride + j] = src[j * src_stride + i];
+    }
+  }
   static inline float sum(Vec v) {
     float s = 0.0f;
     for (int i = 0; i < kWidth; ++i) s += v[i];
