@@ -23,6 +23,35 @@
 namespace ictus::cpu {
 namespace {
 
+// acc[m][v] = bias[o0 + m] (or 0).
+template <class S, int M, int V>
+inline void init_with_bias(typename S::Vec (&acc)[M][V], const float* bias, int64_t o0) {
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+    const typename S::Vec b = bias ? S::broadcast(bias[o0 + m]) : S::zero();
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[m][v] = b;
+  }
+}
+
+// Stores the first nt frames of acc into rows out + m * row_stride.
+template <class S, int M, int V>
+inline void store_frames(const typename S::Vec (&acc)[M][V], float* out, int64_t row_stride, int64_t nt) {
+  constexpr int W = S::kWidth;
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+      const int64_t left = nt - v * W;
+      if (left >= W) {
+        S::store(out + m * row_stride + v * W, acc[m][v]);
+      } else if (left > 0) {
+        S::store_masked(out + m * row_stride + v * W, acc[m][v], S::range_mask(0, static_cast<int>(left)));
+      }
+    }
+  }
+}
+
 template <class S, int M, int V, class Load>
 inline void fwd_accumulate_tap(typename S::Vec (&acc)[M][V], const float* row, int64_t channel_stride,
                                const float* w, int64_t weight_out_stride, int64_t weight_in_stride,
@@ -48,12 +77,7 @@ void fwd_block(const CorrelateForward& p, int64_t n, int64_t o0, int64_t t0, int
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   Vec acc[M][V];
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m) {
-    const Vec b = p.bias ? S::broadcast(p.bias[o0 + m]) : S::zero();
-#pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) acc[m][v] = b;
-  }
+  init_with_bias<S, M, V>(acc, p.bias, o0);
   const CorrelateSource& src = p.src;
   const float* src_n = src.data + n * src.batch_stride;
   const float* w_o = p.weight + o0 * p.weight_out_stride;
@@ -80,19 +104,7 @@ void fwd_block(const CorrelateForward& p, int64_t n, int64_t o0, int64_t t0, int
                                   src.channels, [&mask](const float* q, int v) { return S::load_masked(q, mask[v]); });
     }
   }
-  float* out = p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + t0;
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m) {
-#pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) {
-      const int64_t left = nt - v * W;
-      if (left >= W) {
-        S::store(out + m * p.out_channel_stride + v * W, acc[m][v]);
-      } else if (left > 0) {
-        S::store_masked(out + m * p.out_channel_stride + v * W, acc[m][v], S::range_mask(0, static_cast<int>(left)));
-      }
-    }
-  }
+  store_frames<S, M, V>(acc, p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + t0, p.out_channel_stride, nt);
 }
 
 // Packed micro-kernel: output channels [o0, o0 + M) x nt frames from a packed tile (q_count rows of
@@ -103,12 +115,7 @@ void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t t
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   Vec acc[M][V];
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m) {
-    const Vec b = p.bias ? S::broadcast(p.bias[o0 + m]) : S::zero();
-#pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) acc[m][v] = b;
-  }
+  init_with_bias<S, M, V>(acc, p.bias, o0);
   for (int64_t q = 0; q < q_count; ++q) {
     Vec xv[V];
 #pragma GCC unroll 8
@@ -120,19 +127,7 @@ void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t t
       for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
     }
   }
-  float* out = p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + t0;
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m) {
-#pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) {
-      const int64_t left = nt - v * W;
-      if (left >= W) {
-        S::store(out + m * p.out_channel_stride + v * W, acc[m][v]);
-      } else if (left > 0) {
-        S::store_masked(out + m * p.out_channel_stride + v * W, acc[m][v], S::range_mask(0, static_cast<int>(left)));
-      }
-    }
-  }
+  store_frames<S, M, V>(acc, p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + t0, p.out_channel_stride, nt);
 }
 
 // Copies the input under `tiles` tiles starting at frame t0 into dst as [tile][tap][channel][tile_len],
