@@ -131,32 +131,33 @@ void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t t
 }
 
 // Copies the input under `tiles` tiles starting at frame t0 into dst as [tile][tap][channel][tile_len],
-// with zeros where a tap reads the padding.
+// with zeros where a tap reads the padding. Each (tap, channel) row is read once, front to back
+// (a tile at a time from every row took a fifth of the forward time at N=8, C=64, T=4096; this
+// order, about a seventh).
 template <class S>
 void pack_tiles(const CorrelateForward& p, int64_t n, int64_t t0, int64_t tiles, int64_t tile_len, float* dst) {
   constexpr int W = S::kWidth;
   const CorrelateSource& src = p.src;
   const float* src_n = src.data + n * src.batch_stride;
-  for (int64_t j = 0; j < tiles; ++j) {
-    for (int64_t i = 0; i < src.num_taps; ++i) {
-      const CorrelateTap tap = src.taps[i];
-      const int64_t first = t0 + j * tile_len + tap.offset;
-      const int64_t lo = first < 0 ? -first : 0;
-      const int64_t hi = src.phase_length[tap.phase] - first;
-      const float* row = src_n + tap.phase * src.phase_stride + first;
-      float* out = dst + (j * src.num_taps + i) * src.channels * tile_len;
-      if (lo == 0 && hi >= tile_len) {
-        for (int64_t c = 0; c < src.channels; ++c) {
-          for (int64_t v = 0; v < tile_len; v += W) S::store(out + c * tile_len + v, S::load(row + c * src.channel_stride + v));
+  const int64_t tile_stride = src.num_taps * src.channels * tile_len;
+  for (int64_t i = 0; i < src.num_taps; ++i) {
+    const CorrelateTap tap = src.taps[i];
+    const int64_t len = src.phase_length[tap.phase];
+    for (int64_t c = 0; c < src.channels; ++c) {
+      const float* row = src_n + c * src.channel_stride + tap.phase * src.phase_stride;
+      float* out = dst + (i * src.channels + c) * tile_len;
+      for (int64_t j = 0; j < tiles; ++j) {
+        const int64_t first = t0 + j * tile_len + tap.offset;  // source frame of the tile's lane 0
+        float* tile_out = out + j * tile_stride;
+        if (first >= 0 && first + tile_len <= len) {
+          for (int64_t v = 0; v < tile_len; v += W) S::store(tile_out + v, S::load(row + first + v));
+          continue;
         }
-      } else {
         for (int64_t v = 0; v < tile_len; v += W) {
-          const int64_t l = lo - v, h = hi - v;
+          const int64_t l = -(first + v), h = len - (first + v);  // real lanes of this vector: [l, h)
           const typename S::Mask mask = S::range_mask(static_cast<int>(l < 0 ? 0 : (l > W ? W : l)),
                                                       static_cast<int>(h < 0 ? 0 : (h > W ? W : h)));
-          for (int64_t c = 0; c < src.channels; ++c) {
-            S::store(out + c * tile_len + v, S::load_masked(row + c * src.channel_stride + v, mask));
-          }
+          S::store(tile_out + v, S::load_masked(row + first + v, mask));
         }
       }
     }
