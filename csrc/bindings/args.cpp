@@ -103,7 +103,9 @@ ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, 
 }
 
 ArrayView any_view(py::handle obj, const Arg& a, int rank, const char* layout, bool is_input) {
-  if (py::isinstance<py::array>(obj)) return numpy_view(py::reinterpret_borrow<py::array>(obj), a, rank, layout, is_input);
+  if (py::isinstance<py::array>(obj)) {
+    return numpy_view(py::reinterpret_borrow<py::array>(obj), a, rank, layout, is_input);
+  }
   if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, a, rank, layout, is_input);
   raise_type(a, "must be a NumPy array (CPU) or a CuPy array (GPU), got " + describe(obj) +
                     "; wrap lists with np.asarray(" + a.name + ", dtype=np.float32)");

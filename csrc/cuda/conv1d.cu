@@ -69,7 +69,8 @@ __global__ void conv1d_bwd_weight_kernel(Conv1dShape s, const float* __restrict_
       const int64_t t = p % s.out_length, n = p / s.out_length;
       const int64_t j = conv_input_index(t, k, s.stride, s.dilation, s.pad_left);
       if (j >= 0 && j < s.in_length) {
-        acc = fmaf(grad_y[(n * s.out_channels + o) * s.out_length + t], x[(n * s.in_channels + c) * s.in_length + j], acc);
+        const float g = grad_y[(n * s.out_channels + o) * s.out_length + t];
+        acc = fmaf(g, x[(n * s.in_channels + c) * s.in_length + j], acc);
       }
     }
     const float total = block_sum(acc);

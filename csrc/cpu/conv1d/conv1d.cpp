@@ -66,10 +66,10 @@ bool packed_feed(int64_t out_channels, int64_t in_channels, int64_t taps) {
 }
 
 // A correlation source over `rows` rows of `length` frames. Stride 1: the rows as they are, or
-// copied to an aliasing-safe row stride when `avoid_aliasing`. Stride s: each row split into phases (phase r holds
-// frames r, r+s, r+2s, ...), so that every tap reads contiguous frames: tap k reads frame
-// t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r. Only phases r < length hold
-// frames; `empty_phase` is a last phase of length 0 for taps whose r is beyond them.
+// copied to an aliasing-safe row stride when `avoid_aliasing`. Stride s: each row split into
+// phases (phase r holds frames r, r+s, r+2s, ...), so that every tap reads contiguous frames: tap
+// k reads frame t*s + k*d - pad_left = (t + q)*s + r, i.e. frame t + q of phase r. Only phases
+// r < length hold frames; `empty_phase` is a last phase of length 0 for taps whose r is beyond.
 struct Source {
   std::vector<int64_t> phase_length;
   int64_t empty_phase;

@@ -86,7 +86,9 @@ void transpose_chunk(const float* rows, int64_t row_stride, int64_t o_lo, int64_
   g -= o_lo;
   const int64_t o8 = o_lo + (o_real - o_lo) / 8 * 8, t8 = t0 + (t1 - t0) / 8 * 8;
   for (int64_t o = o_lo; o < o8; o += 8) {
-    for (int64_t t = t0; t < t8; t += 8) S::transpose8(rows + o * row_stride + t, row_stride, g + (t - t0) * g_stride + o, g_stride);
+    for (int64_t t = t0; t < t8; t += 8) {
+      S::transpose8(rows + o * row_stride + t, row_stride, g + (t - t0) * g_stride + o, g_stride);
+    }
     for (int64_t oo = o; oo < o + 8; ++oo) {
       for (int64_t t = t8; t < t1; ++t) g[(t - t0) * g_stride + oo] = rows[oo * row_stride + t];
     }

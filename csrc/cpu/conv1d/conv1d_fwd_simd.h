@@ -189,9 +189,8 @@ void conv1d_fwd_simd(const CorrelateForward& p, int64_t begin, int64_t end) {
   const BalancedBlocks blocks(p.out_channels, MMax);
   const int64_t runs = (tiles + p.tiles_per_item - 1) / p.tiles_per_item;
   const int64_t q_count = p.src.num_taps * p.src.channels;
-  float* packed_in = p.packed_weight
-                         ? scratch_floats(ScratchSlot::kPackedTiles, static_cast<size_t>(p.tiles_per_item * q_count * tile))
-                         : nullptr;
+  const size_t packed_floats = static_cast<size_t>(p.tiles_per_item * q_count * tile);
+  float* packed_in = p.packed_weight ? scratch_floats(ScratchSlot::kPackedTiles, packed_floats) : nullptr;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t n = item / runs, first = (item % runs) * p.tiles_per_item;
     const int64_t last = tiles - first < p.tiles_per_item ? tiles : first + p.tiles_per_item;
