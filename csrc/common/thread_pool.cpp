@@ -21,6 +21,9 @@ namespace {
 // between two kernel calls, short enough not to burn a core for another process.
 constexpr auto kSpinTime = std::chrono::microseconds(200);
 
+// The part count in the claims word of a finished job: above any real part count.
+constexpr uint64_t kClosed = 0xffffffffu;
+
 // Polls pred() until it holds or kSpinTime has passed; returns whether it holds.
 template <class Pred>
 bool spin_until(Pred pred) {
@@ -73,23 +76,39 @@ void ThreadPool::set_num_threads(int n) {
 
 void ThreadPool::start_workers(int n) {
   num_threads_ = n;
-  stop_ = false;
+  stop_.store(false);
   // Workers start from the current generation, so a job posted before a thread runs is not missed.
   const uint64_t generation = generation_.load();
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, generation] { worker_loop(i, generation); });
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, generation] { worker_loop(generation); });
 }
 
 void ThreadPool::stop_workers() {
   if (workers_.empty()) return;
-  stop_ = true;
-  remaining_.store(static_cast<int>(workers_.size()));
+  stop_.store(true);
   generation_.fetch_add(1);
   generation_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
 }
 
-void ThreadPool::worker_loop(int index, uint64_t seen) {
+void ThreadPool::take_parts() {
+  for (;;) {
+    uint64_t claims = claims_.load(std::memory_order_acquire);
+    const int parts = parts_.load(std::memory_order_relaxed);
+    const int64_t items = items_.load(std::memory_order_relaxed);
+    const Call call = call_.load(std::memory_order_relaxed);
+    void* ctx = ctx_.load(std::memory_order_relaxed);
+    const int64_t part = static_cast<int64_t>(claims & 0xffffffffu);
+    if (part >= parts) return;
+    // Succeeds only while the job that `claims` names is current, so the fields read above are its.
+    if (!claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel)) continue;
+    const int64_t begin = items * part / parts, end = items * (part + 1) / parts;
+    if (begin < end) call(ctx, begin, end);
+    done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::worker_loop(uint64_t seen) {
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
       sleepers_.fetch_add(1);
@@ -97,13 +116,8 @@ void ThreadPool::worker_loop(int index, uint64_t seen) {
       sleepers_.fetch_sub(1);
     }
     seen = generation_.load();
-    if (stop_) return;
-    if (index < parts_) {
-      const int64_t begin = items_ * index / parts_;
-      const int64_t end = items_ * (index + 1) / parts_;
-      if (begin < end) call_(ctx_, begin, end);
-    }
-    if (remaining_.fetch_sub(1) == 1 && caller_sleeping_.load()) remaining_.notify_all();
+    if (stop_.load()) return;
+    take_parts();
   }
 }
 
@@ -115,23 +129,21 @@ void ThreadPool::run(int64_t n_items, Call call, void* ctx) {
     call(ctx, 0, n_items);
     return;
   }
-  call_ = call;
-  ctx_ = ctx;
-  items_ = n_items;
-  parts_ = parts;
-  remaining_.store(static_cast<int>(workers_.size()));
-  generation_.fetch_add(1);  // publishes the job (seq_cst)
+  call_.store(call, std::memory_order_relaxed);
+  ctx_.store(ctx, std::memory_order_relaxed);
+  items_.store(n_items, std::memory_order_relaxed);
+  parts_.store(parts, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  ++job_id_;
+  claims_.store(static_cast<uint64_t>(job_id_) << 32, std::memory_order_release);
+  generation_.fetch_add(1);
   if (sleepers_.load() > 0) generation_.notify_all();
-
-  const int64_t first_end = n_items / parts;
-  call(ctx, 0, first_end);
-
-  // Every worker acknowledges every job, so none can read the next job's fields for this one.
-  if (!spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; })) {
-    caller_sleeping_.store(true);
-    for (int r = remaining_.load(); r != 0; r = remaining_.load()) remaining_.wait(r);
-    caller_sleeping_.store(false);
-  }
+  take_parts();
+  // Every part is claimed now; wait for those that workers are still running.
+  while (done_.load(std::memory_order_acquire) != parts) ICTUS_CPU_RELAX();
+  // Close the job before the next one rewrites the fields: a worker that read this job's claims
+  // word then sees no part left, and one that read it earlier fails its compare-exchange.
+  claims_.store(static_cast<uint64_t>(job_id_) << 32 | kClosed, std::memory_order_release);
 }
 
 }  // namespace ictus
