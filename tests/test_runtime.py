@@ -21,7 +21,7 @@ import reference as ref
 from conv1d_cases import ALL_CASES, Case, params
 
 ALL_ISAS = ("scalar", "portable", "avx2", "avx512")
-OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")
+OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight")
 TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -44,22 +44,24 @@ def test_cpu_isas() -> None:
 
 
 def test_kernel_name(isa: str) -> None:
+    """conv1d runs as conv2d of height 1: both name the same convolution kernels."""
     names = {op: ictus.kernel_name(op) for op in OPS}
     for op, name in names.items():
-        assert isinstance(name, str) and name.startswith("conv1d_") and name.endswith("_" + isa), (op, name)
-    assert names["conv1d_fwd"] == f"conv1d_fwd_{isa}"
-    assert names["conv1d_bwd_weight"] == f"conv1d_bwd_weight_{isa}"
-    if isa == "scalar":
-        assert names["conv1d_bwd_data"] == "conv1d_bwd_data_scalar"
-    else:  # the SIMD input gradient may run as the forward correlation with transposed weights
-        assert names["conv1d_bwd_data"] in (f"conv1d_bwd_data_{isa}", f"conv1d_fwd_{isa}")
+        assert isinstance(name, str) and name.startswith("conv_") and name.endswith("_" + isa), (op, name)
+    for conv in ("conv1d", "conv2d"):
+        assert names[f"{conv}_fwd"] == f"conv_fwd_{isa}"
+        assert names[f"{conv}_bwd_weight"] == f"conv_bwd_weight_{isa}"
+        if isa == "scalar":
+            assert names[f"{conv}_bwd_data"] == "conv_bwd_data_scalar"
+        else:  # the SIMD input gradient runs as the forward correlation with transposed weights
+            assert names[f"{conv}_bwd_data"] == f"conv_fwd_{isa}"
 
 
 def test_kernel_name_follows_dispatch() -> None:
-    assert ictus.kernel_name("conv1d_fwd") == f"conv1d_fwd_{ictus.cpu_isa()}"
+    assert ictus.kernel_name("conv1d_fwd") == f"conv_fwd_{ictus.cpu_isa()}"
 
 
-@pytest.mark.parametrize("op", ["conv1d", "conv2d_fwd", "", "CONV1D_FWD"])
+@pytest.mark.parametrize("op", ["conv1d", "conv3d_fwd", "", "CONV1D_FWD"])
 def test_kernel_name_unknown_op(op: str) -> None:
     with pytest.raises(ValueError, match=r"^kernel_name: unknown op .*conv1d_fwd"):
         ictus.kernel_name(op)
@@ -87,7 +89,7 @@ def test_use_cpu_isa_restores_and_nests() -> None:
         assert ictus.cpu_isa() == "scalar"
         with ictus.use_cpu_isa("portable"):
             assert ictus.cpu_isa() == "portable"
-            assert ictus.kernel_name("conv1d_fwd") == "conv1d_fwd_portable"
+            assert ictus.kernel_name("conv1d_fwd") == "conv_fwd_portable"
         assert ictus.cpu_isa() == "scalar"
     assert ictus.cpu_isa() == default
     with pytest.raises(RuntimeError, match="boom"):
@@ -163,7 +165,7 @@ def test_env_cpu_isa_caps_dispatch(name: str) -> None:
     expected = name if name in supported else supported[-1]  # a cap above the CPU changes nothing
     proc = run_python(ISA_PROBE, ICTUS_CPU_ISA=name)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [expected, f"conv1d_fwd_{expected}", f"conv1d_bwd_weight_{expected}"]
+    assert proc.stdout.split() == [expected, f"conv_fwd_{expected}", f"conv_bwd_weight_{expected}"]
 
 
 def test_env_cpu_isa_empty_means_unset() -> None:

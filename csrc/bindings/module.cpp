@@ -5,12 +5,12 @@
 
 #include <string>
 
-#include "bindings/conv1d.h"
+#include "bindings/conv.h"
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "cpu/isa.h"
 #include "cpu/peak/peak.h"
-#include "cuda/conv1d_cuda.h"
+#include "cuda/conv_cuda.h"
 
 namespace py = pybind11;
 using namespace ictus;
@@ -42,5 +42,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("cuda_device_count", [] { return 0; });
 #endif
 
-  bindings::bind_conv1d(m);
+  bindings::bind_conv(m);
 }

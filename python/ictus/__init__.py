@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import _core, cuda
 from ._array import cpu_isas, use_cpu_isa
-from .ops import conv1d, conv1d_backward, conv1d_output_length
+from .ops import conv1d, conv1d_backward, conv1d_output_length, conv2d, conv2d_backward, conv2d_output_size
 
 __version__ = "0.1.0"
 
@@ -19,6 +19,9 @@ __all__ = [
     "conv1d",
     "conv1d_backward",
     "conv1d_output_length",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_output_size",
     "cpu_isa",
     "cpu_isas",
     "cuda",
@@ -28,7 +31,7 @@ __all__ = [
     "use_cpu_isa",
 ]
 
-_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")
+_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight")
 
 
 def cpu_isa() -> str:
@@ -43,10 +46,12 @@ def cpu_isa() -> str:
 
 
 def kernel_name(op: str) -> str:
-    """The CPU kernel that runs ``op`` ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")."""
+    """The CPU kernel that runs ``op``: one of "conv1d_fwd", "conv1d_bwd_data",
+    "conv1d_bwd_weight" and the same for conv2d (conv1d runs as conv2d of height 1, and the SIMD
+    input gradients run the forward kernel with transposed weights)."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
-    return _core.conv1d_kernel_name(op, cpu_isa())
+    return _core.conv_kernel_name(op.split("_", 1)[1], cpu_isa())
 
 
 def set_num_threads(n: int) -> None:

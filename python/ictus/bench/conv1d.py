@@ -70,7 +70,7 @@ def flop(shape: Conv1dShape, direction: str) -> int:
 
 
 def ictus_kernels(direction: str) -> str:
-    """The kernels a direction runs, e.g. 'conv1d_fwd_avx2 + conv1d_bwd_weight_avx2'."""
+    """The kernels a direction runs, e.g. 'conv_fwd_avx2 + conv_bwd_weight_avx2'."""
     ops = ("conv1d_fwd",) if direction == "fwd" else ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight")
     return " + ".join(dict.fromkeys(ictus.kernel_name(op) for op in ops))  # unique, in order
 

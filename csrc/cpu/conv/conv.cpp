@@ -1,0 +1,365 @@
+// Convolution dispatch and the SIMD variants' driver: plans the taps of the correlation primitive
+// (conv.h) for forward, input gradient and weight gradient, splits rows into phases for strides,
+// and spreads work items over the thread pool. Shapes are validated by the caller (bindings).
+#include "cpu/conv/conv.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+#include "common/scratch.h"
+#include "common/thread_pool.h"
+
+namespace ictus::cpu {
+namespace {
+
+struct SimdKernels {
+  CorrelateForwardKernel fwd;
+  CorrelateWeightGradKernel wgrad;
+  SimdTiling tiling;
+  const char* fwd_name;
+  const char* wgrad_name;
+};
+
+// Null for the scalar variant.
+const SimdKernels* simd_kernels(Isa isa) {
+  static const SimdKernels portable{conv_fwd_portable, conv_bwd_weight_portable, kPortableTiling, "conv_fwd_portable",
+                                    "conv_bwd_weight_portable"};
+#if defined(ICTUS_X86)
+  static const SimdKernels avx2{conv_fwd_avx2, conv_bwd_weight_avx2, kAvx2Tiling, "conv_fwd_avx2",
+                                "conv_bwd_weight_avx2"};
+  static const SimdKernels avx512{conv_fwd_avx512, conv_bwd_weight_avx512, kAvx512Tiling, "conv_fwd_avx512",
+                                  "conv_bwd_weight_avx512"};
+  if (isa == Isa::kAvx2) return &avx2;
+  if (isa == Isa::kAvx512) return &avx512;
+#endif
+  if (isa == Isa::kPortable) return &portable;
+  return nullptr;
+}
+
+// Channel planes whose byte stride is (nearly) a multiple of 4 KiB map to few L1 sets: the direct
+// forward feed, which reads one vector from each of 64 channels, then thrashes L1 (T = 1024 or
+// 4096 ran at half speed). For that feed such signals are copied to planes of a stride that
+// spreads over all 64 sets; the packed feed and the weight gradient read few channels at a time
+// and need no copy.
+bool aliasing_prone(int64_t plane_floats) {
+  int64_t delta = (plane_floats / 16) % 64;  // L1 sets (of 64 B) that one plane moves the next
+  int64_t g = 64;
+  while (delta != 0) {
+    const int64_t r = g % delta;
+    g = delta;
+    delta = r;
+  }
+  return g > 4;  // fewer than 16 distinct sets
+}
+
+int64_t aliasing_safe_stride(int64_t plane_floats) {
+  int64_t stride = (plane_floats + 15) / 16 * 16;
+  while (aliasing_prone(stride)) stride += 16;
+  return stride;
+}
+
+// Whether a forward correlation takes the packed feed: when its weights do not fit in L1.
+bool packed_feed(int64_t out_channels, int64_t in_channels, int64_t taps) {
+  constexpr int64_t kL1Weights = 16 * 1024;
+  return out_channels * in_channels * taps * 4 > kL1Weights;
+}
+
+// A correlation source over `planes` planes of `rows` rows of `length` values. Stride 1: the
+// planes as they are, or copied to an aliasing-safe plane stride when `avoid_aliasing`. Stride s:
+// each row split into phases (phase p holds values p, p+s, p+2s, ...), so that every tap reads
+// contiguous values: tap j reads t*s + j*d - pad = (t + q)*s + p, i.e. value t + q of phase p.
+// Only phases p < length hold values; `empty_phase` is a last phase of length 0 for taps whose p
+// is beyond them.
+struct Source {
+  std::vector<int64_t> phase_length;
+  int64_t empty_phase;
+  const float* data;
+  int64_t plane_stride, row_stride, phase_stride;
+};
+
+Source split_source(const float* in, int64_t planes, int64_t rows, int64_t length, int64_t stride,
+                    bool avoid_aliasing, ScratchSlot slot) {
+  Source src;
+  const int64_t phases = stride < length ? stride : length;
+  for (int64_t p = 0; p < phases; ++p) src.phase_length.push_back(phase_length(length, stride, p));
+  src.empty_phase = phases;
+  src.phase_length.push_back(0);
+  if (stride == 1 && !(avoid_aliasing && aliasing_prone(rows * length))) {
+    src.data = in;
+    src.plane_stride = rows * length;
+    src.row_stride = length;
+    src.phase_stride = 0;
+    return src;
+  }
+  src.phase_stride = src.phase_length[0];
+  src.row_stride = phases * src.phase_stride;
+  src.plane_stride = aliasing_safe_stride(checked_mul(rows, src.row_stride, "split signal plane"));
+  float* packed = scratch_floats(slot, static_cast<size_t>(checked_mul(planes, src.plane_stride, "split signal")));
+  ThreadPool::instance().parallel_for(planes * rows, [&](int64_t begin, int64_t end) {
+    for (int64_t pr = begin; pr < end; ++pr) {
+      const int64_t plane = pr / rows, row = pr % rows;
+      const float* from = in + pr * length;
+      float* to = packed + plane * src.plane_stride + row * src.row_stride;
+      for (int64_t p = 0; p < phases; ++p) {
+        for (int64_t m = 0; m < src.phase_length[p]; ++m) to[p * src.phase_stride + m] = from[m * stride + p];
+      }
+    }
+  });
+  src.data = packed;
+  return src;
+}
+
+CorrelateSource correlate_source(const Source& rows, int64_t channels, int64_t num_rows,
+                                 const std::vector<CorrelateTap>& taps) {
+  CorrelateSource src{};
+  src.data = rows.data;
+  src.batch_stride = channels * rows.plane_stride;
+  src.channel_stride = rows.plane_stride;
+  src.row_stride = rows.row_stride;
+  src.phase_stride = rows.phase_stride;
+  src.rows = num_rows;
+  src.phase_length = rows.phase_length.data();
+  src.taps = taps.data();
+  src.num_taps = static_cast<int64_t>(taps.size());
+  src.channels = channels;
+  return src;
+}
+
+// x as the source of the forward correlation and of the weight gradient: tap (i, j) reads row
+// h*sh + i*dh - pad_top and, in that row, phase (j*dw - pad_left) mod sw at offset
+// floor((j*dw - pad_left) / sw).
+struct InputPlan {
+  Source rows;
+  std::vector<CorrelateTap> taps;
+  CorrelateSource source;
+};
+
+InputPlan plan_input(const ConvShape& s, const float* x, bool avoid_aliasing) {
+  InputPlan plan;
+  plan.rows = split_source(x, s.batch * s.in_channels, s.in_h, s.in_w, s.stride_w, avoid_aliasing,
+                           ScratchSlot::kPackedInput);
+  for (int64_t i = 0; i < s.kernel_h; ++i) {
+    for (int64_t j = 0; j < s.kernel_w; ++j) {
+      const int64_t col = j * s.dilation_w - s.pad_left, phase = floor_mod(col, s.stride_w);
+      plan.taps.push_back({i * s.kernel_w + j, floor_div(col, s.stride_w),
+                           phase < plan.rows.empty_phase ? phase : plan.rows.empty_phase,
+                           i * s.dilation_h - s.pad_top});
+    }
+  }
+  plan.source = correlate_source(plan.rows, s.in_channels, s.in_h, plan.taps);
+  return plan;
+}
+
+// Runs the forward correlation p over the pool, choosing the feed (conv_fwd_simd.h): direct, one
+// tile per work item, when all weights fit in L1 (packed_feed false); otherwise packed, with runs
+// of tiles whose packed input and output values fit in L2 together, and the weights packed here.
+void run_forward(const SimdKernels& k, CorrelateForward p) {
+  constexpr int64_t kL2Run = 256 * 1024;
+  const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
+  const int64_t tiles = p.out_rows * ((p.out_length + tile - 1) / tile);
+  const int64_t q_count = p.src.num_taps * p.src.channels;
+  int64_t run = 1;
+  p.packed_weight = nullptr;
+  if (packed_feed(p.out_channels, p.src.channels, p.src.num_taps)) {
+    const int64_t tile_bytes = (q_count + p.out_channels) * tile * 4;
+    run = kL2Run / tile_bytes > 1 ? kL2Run / tile_bytes : 1;
+    const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
+    if (balanced < run) run = balanced > 1 ? balanced : 1;
+    if (run > tiles) run = tiles;
+    float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(p.out_channels * q_count));
+    const BalancedBlocks blocks(p.out_channels, k.tiling.fwd_channels);
+    ThreadPool::instance().parallel_for(blocks.count, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t o0 = blocks.begin(b), m = blocks.size(b);
+        float* dst = packed + o0 * q_count;
+        for (int64_t i = 0; i < p.src.num_taps; ++i) {
+          for (int64_t c = 0; c < p.src.channels; ++c) {
+            for (int64_t mm = 0; mm < m; ++mm) {
+              dst[(i * p.src.channels + c) * m + mm] =
+                  p.weight[(o0 + mm) * p.weight_out_stride + c * p.weight_in_stride + p.src.taps[i].weight_offset];
+            }
+          }
+        }
+      }
+    });
+    p.packed_weight = packed;
+  }
+  p.tiles_per_item = run;
+  ThreadPool::instance().parallel_for(p.batch * ((tiles + run - 1) / run),
+                                      [&](int64_t b, int64_t e) { k.fwd(p, b, e); });
+}
+
+// grad_x[n][c][r][col] = sum over (o, i, j) of W[o][c][i][j] grad_y[n][o][h][w] with
+// r = h*sh + i*dh - pad_top, col = w*sw + j*dw - pad_left: for each phase (rh, rw) of grad_x
+// (rows m*sh + rh, columns k*sw + rw) a correlation of grad_y with the weights transposed and the
+// taps that divide exactly (for stride 1 one correlation straight into grad_x).
+void simd_backward_data(const SimdKernels& k, const ConvShape& s, const float* grad_y, const float* weight,
+                        float* grad_x) {
+  const int64_t taps_per_weight = s.kernel_h * s.kernel_w;
+  const Source grad_rows =
+      split_source(grad_y, s.batch * s.out_channels, s.out_h, s.out_w, 1,
+                   !packed_feed(s.in_channels, s.out_channels, taps_per_weight), ScratchSlot::kPackedGradOut);
+  CorrelateForward p{};
+  p.batch = s.batch;
+  p.out_channels = s.in_channels;
+  p.row_step = 1;
+  p.weight = weight;
+  p.weight_out_stride = taps_per_weight;  // W(c, o, tap) = weight[o][c][tap]
+  p.weight_in_stride = s.in_channels * taps_per_weight;
+  p.bias = nullptr;
+
+  const bool strided = s.stride_h > 1 || s.stride_w > 1;
+  const int64_t planes = s.batch * s.in_channels;
+  const int64_t max_phase = phase_length(s.in_h, s.stride_h, 0) * phase_length(s.in_w, s.stride_w, 0);
+  float* phase_out = strided ? scratch_floats(ScratchSlot::kPhaseGrad,
+                                              static_cast<size_t>(checked_mul(planes, max_phase, "gradient phase")))
+                             : nullptr;
+  std::vector<CorrelateTap> taps;
+  for (int64_t rh = 0; rh < s.stride_h && rh < s.in_h; ++rh) {
+    for (int64_t rw = 0; rw < s.stride_w && rw < s.in_w; ++rw) {
+      const int64_t rows = phase_length(s.in_h, s.stride_h, rh), cols = phase_length(s.in_w, s.stride_w, rw);
+      taps.clear();
+      for (int64_t i = 0; i < s.kernel_h; ++i) {
+        const int64_t nh = rh + s.pad_top - i * s.dilation_h;
+        if (floor_mod(nh, s.stride_h) != 0) continue;
+        for (int64_t j = 0; j < s.kernel_w; ++j) {
+          const int64_t nw = rw + s.pad_left - j * s.dilation_w;
+          if (floor_mod(nw, s.stride_w) == 0) {
+            taps.push_back({i * s.kernel_w + j, floor_div(nw, s.stride_w), 0, floor_div(nh, s.stride_h)});
+          }
+        }
+      }
+      float* out = strided ? phase_out : grad_x;
+      if (!taps.empty()) {
+        p.src = correlate_source(grad_rows, s.out_channels, s.out_h, taps);
+        p.out_rows = rows;
+        p.out_length = cols;
+        p.out = out;
+        p.out_batch_stride = s.in_channels * rows * cols;
+        p.out_channel_stride = rows * cols;
+        p.out_row_stride = cols;
+        run_forward(k, p);
+      }
+      if (!strided) {
+        if (taps.empty()) std::memset(grad_x, 0, static_cast<size_t>(planes * rows * cols) * sizeof(float));
+        continue;
+      }
+      const bool empty = taps.empty();
+      ThreadPool::instance().parallel_for(planes * rows, [&](int64_t begin, int64_t end) {
+        for (int64_t pr = begin; pr < end; ++pr) {
+          const int64_t plane = pr / rows, m = pr % rows;
+          float* to = grad_x + (plane * s.in_h + m * s.stride_h + rh) * s.in_w + rw;
+          const float* from = phase_out + pr * cols;
+          for (int64_t c = 0; c < cols; ++c) to[c * s.stride_w] = empty ? 0.0f : from[c];
+        }
+      });
+    }
+  }
+}
+
+// grad_w via the GEMM kernel of conv_bwd_weight_simd.h, which writes it transposed to
+// (taps, C_in, C_out rounded up to the vector width); transposed back here.
+void simd_backward_weight(const SimdKernels& k, const ConvShape& s, const float* grad_y, const CorrelateSource& src,
+                          float* grad_weight) {
+  const int64_t width = k.tiling.width;
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  const int64_t padded = (s.out_channels + width - 1) / width * width;
+  float* weight_t = scratch_floats(ScratchSlot::kWeightGradT, static_cast<size_t>(taps * s.in_channels * padded));
+  CorrelateWeightGrad p{};
+  p.src = src;
+  p.batch = s.batch;
+  p.out_channels = s.out_channels;
+  p.out_rows = s.out_h;
+  p.out_length = s.out_w;
+  p.row_step = s.stride_h;
+  p.out_padded = padded;
+  // Positions per chunk: one block's panel of transposed grad_y, chunk x (vectors * width) floats,
+  // fills about 48 KiB (the L1 of AVX-512 cores; 512 positions with AVX2, 192 with AVX-512).
+  p.chunk = 48 * 1024 / (4 * k.tiling.wgrad_vectors * width) / 64 * 64;
+  p.grad_out = grad_y;
+  p.grad_out_batch_stride = s.out_channels * s.out_h * s.out_w;
+  p.grad_out_channel_stride = s.out_h * s.out_w;
+  p.grad_weight_t = weight_t;
+  const int64_t items = BalancedBlocks(padded / width, k.tiling.wgrad_vectors).count * taps *
+                        BalancedBlocks(s.in_channels, k.tiling.wgrad_channels).count;
+  ThreadPool::instance().parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });
+  for (int64_t o = 0; o < s.out_channels; ++o) {
+    for (int64_t c = 0; c < s.in_channels; ++c) {
+      for (int64_t t = 0; t < taps; ++t) {
+        grad_weight[(o * s.in_channels + c) * taps + t] = weight_t[(t * s.in_channels + c) * padded + o];
+      }
+    }
+  }
+}
+
+// grad_bias[o] = sum over n, h, w of grad_y[n][o][h][w], in double (cheap; long sums lose digits).
+void backward_bias(const ConvShape& s, const float* grad_y, float* grad_bias) {
+  const int64_t plane = s.out_h * s.out_w;
+  ThreadPool::instance().parallel_for(s.out_channels, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < s.batch; ++n) {
+        const float* g = grad_y + (n * s.out_channels + o) * plane;
+        for (int64_t f = 0; f < plane; ++f) acc += g[f];
+      }
+      grad_bias[o] = static_cast<float>(acc);
+    }
+  });
+}
+
+}  // namespace
+
+void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (k == nullptr) {
+    conv_fwd_scalar(s, x, weight, bias, y);
+    return;
+  }
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  const InputPlan plan = plan_input(s, x, !packed_feed(s.out_channels, s.in_channels, taps));
+  CorrelateForward p{};
+  p.src = plan.source;
+  p.batch = s.batch;
+  p.out_channels = s.out_channels;
+  p.out_rows = s.out_h;
+  p.out_length = s.out_w;
+  p.row_step = s.stride_h;
+  p.weight = weight;
+  p.weight_out_stride = s.in_channels * taps;
+  p.weight_in_stride = taps;
+  p.bias = bias;
+  p.out = y;
+  p.out_batch_stride = s.out_channels * s.out_h * s.out_w;
+  p.out_channel_stride = s.out_h * s.out_w;
+  p.out_row_stride = s.out_w;
+  run_forward(*k, p);
+}
+
+void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float* x, const float* weight,
+                   const ConvGrads& grads) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (grads.grad_x) {
+    if (k) simd_backward_data(*k, s, grad_y, weight, grads.grad_x);
+    else conv_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
+  }
+  if (grads.grad_weight) {
+    if (k) simd_backward_weight(*k, s, grad_y, plan_input(s, x, false).source, grads.grad_weight);
+    else conv_bwd_weight_scalar(s, grad_y, x, grads.grad_weight);
+  }
+  if (grads.grad_bias) backward_bias(s, grad_y, grads.grad_bias);
+}
+
+const char* conv_kernel_name(Isa isa, const char* direction) {
+  const SimdKernels* k = simd_kernels(isa);
+  if (std::strcmp(direction, "fwd") == 0) return k ? k->fwd_name : "conv_fwd_scalar";
+  // The SIMD input gradient is the forward correlation with transposed weights.
+  if (std::strcmp(direction, "bwd_data") == 0) return k ? k->fwd_name : "conv_bwd_data_scalar";
+  if (std::strcmp(direction, "bwd_weight") == 0) return k ? k->wgrad_name : "conv_bwd_weight_scalar";
+  throw std::invalid_argument(std::string("ictus: unknown direction '") + direction +
+                              "'; use fwd, bwd_data or bwd_weight");
+}
+
+}  // namespace ictus::cpu

@@ -1,0 +1,129 @@
+// Convolutions on the CPU (conv1d is conv2d with H = KH = 1): the variant list and the problem the
+// SIMD kernels solve.
+//
+// Every SIMD kernel solves one primitive, a multi-tap correlation along rows of a "source" signal:
+//   out[n][o][h][t] = bias[o] + sum_c sum_i W(o, c, i) * S(n, c, h*row_step + row_offset_i, phase_i)[t + offset_i]
+// with W(o, c, i) = weight[o*weight_out_stride + c*weight_in_stride + weight_offset_i] and
+// S(n, c, r, p)[j] the j-th value of phase p of source row r, zero outside 0 <= r < rows and
+// 0 <= j < phase_length[p] (the zero padding). It covers:
+//   forward, stride_w 1:  S = x, tap (i, j) at row offset i*dh - pad_top, offset j*dw - pad_left;
+//   forward, stride_w s:  each row of x split into s phases (phase p holds columns p, p+s, ...), so
+//                         every tap reads contiguous values of one phase;
+//   input gradient:       S = grad_y with the weights seen transposed, one call per phase (rh, rw)
+//                         of grad_x;
+//   weight gradient:      grad W(o, c, i) = sum_n sum_h sum_t grad_y[n][o][h][t] * S(...)[t + offset_i]
+//                         with S as in the forward pass (CorrelateWeightGrad).
+// The scalar variant does not use it: it computes the textbook sums with conv_geometry.h, the same
+// index math as the CUDA kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "common/conv_geometry.h"
+#include "cpu/isa.h"
+
+namespace ictus::cpu {
+
+struct CorrelateTap {
+  int64_t weight_offset;
+  int64_t offset;      // along the row, in phase values
+  int64_t phase;
+  int64_t row_offset;  // source row = output row * row_step + row_offset
+};
+
+struct CorrelateSource {
+  const float* data;
+  int64_t batch_stride, channel_stride, row_stride, phase_stride;
+  int64_t rows;
+  const int64_t* phase_length;  // valid values per phase
+  const CorrelateTap* taps;
+  int64_t num_taps;
+  int64_t channels;
+};
+
+struct CorrelateForward {
+  CorrelateSource src;
+  int64_t batch, out_channels, out_rows, out_length, row_step;
+  int64_t tiles_per_item;  // frame tiles per work item (cache blocking; never changes the results)
+  // Null, or the weights packed for the GEMM-like path (conv_fwd_simd.h): per block of output
+  // channels (BalancedBlocks of fwd_channels), [tap][in-channel][channel in block].
+  const float* packed_weight;
+  const float* weight;
+  int64_t weight_out_stride, weight_in_stride;
+  const float* bias;  // nullable
+  float* out;
+  int64_t out_batch_stride, out_channel_stride, out_row_stride;
+};
+
+// The weight gradient as a GEMM over output positions f = h * out_length + t, vectorised over
+// output channels:
+//   grad_weight_t[i][c][o] = sum_n sum_f grad_y[n][o][f] * S(n, c, h*row_step + row_offset_i, phase_i)[t + offset_i]
+// with the output channels padded to out_padded (a multiple of the vector width).
+struct CorrelateWeightGrad {
+  CorrelateSource src;
+  int64_t batch, out_channels, out_rows, out_length, row_step, out_padded;
+  int64_t chunk;  // output positions per chunk (cache blocking; never changes the results)
+  const float* grad_out;
+  int64_t grad_out_batch_stride, grad_out_channel_stride;
+  float* grad_weight_t;  // (num_taps, channels, out_padded), every element written
+};
+
+// Register tiles of one SIMD variant. Forward: out_channels x (vectors * width) positions of one
+// row; a work item is a run of tiles_per_item such tiles of one batch item. Weight gradient:
+// (vectors * width) out-channels x in-channels of one tap; a work item is one such block.
+struct SimdTiling {
+  int width;
+  int fwd_channels, fwd_vectors;
+  int wgrad_vectors, wgrad_channels;
+};
+inline constexpr SimdTiling kAvx2Tiling{8, 4, 3, 3, 4};
+inline constexpr SimdTiling kAvx512Tiling{16, 6, 4, 4, 6};
+inline constexpr SimdTiling kPortableTiling = kAvx512Tiling;
+
+namespace {  // internal linkage: ISA-flagged files include this too (no shared inline copies)
+
+// Split `total` into ceil(total / max_block) blocks whose sizes differ by at most one
+// (20 channels with blocks of <= 6 become 5+5+5+5, not 6+6+6+2).
+struct BalancedBlocks {
+  int64_t count, base, larger;  // the first `larger` blocks have base + 1 elements
+  BalancedBlocks(int64_t total, int64_t max_block)
+      : count((total + max_block - 1) / max_block), base(total / count), larger(total % count) {}
+  int64_t begin(int64_t i) const { return i * base + (i < larger ? i : larger); }
+  int64_t size(int64_t i) const { return base + (i < larger ? 1 : 0); }
+};
+
+}  // namespace
+
+// Work items [begin, end) of a correlation (see SimdTiling).
+using CorrelateForwardKernel = void (*)(const CorrelateForward&, int64_t begin, int64_t end);
+using CorrelateWeightGradKernel = void (*)(const CorrelateWeightGrad&, int64_t begin, int64_t end);
+
+void conv_fwd_avx2(const CorrelateForward& p, int64_t begin, int64_t end);
+void conv_fwd_avx512(const CorrelateForward& p, int64_t begin, int64_t end);
+void conv_fwd_portable(const CorrelateForward& p, int64_t begin, int64_t end);
+void conv_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
+void conv_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
+void conv_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
+
+// The scalar variant: plain loops over conv_geometry.h, accumulating in double.
+// x (N, C_in, H, W), weight (C_out, C_in, KH, KW), bias (C_out,) or null, y (N, C_out, H_out, W_out).
+void conv_fwd_scalar(const ConvShape& s, const float* x, const float* weight, const float* bias, float* y);
+void conv_bwd_data_scalar(const ConvShape& s, const float* grad_y, const float* weight, float* grad_x);
+void conv_bwd_weight_scalar(const ConvShape& s, const float* grad_y, const float* x, float* grad_weight);
+
+// What a backward call computes; null pointers are skipped.
+struct ConvGrads {
+  float* grad_x;
+  float* grad_weight;
+  float* grad_bias;
+};
+
+// Entry points: run variant `isa` (which must be supported) on the whole problem; the SIMD
+// variants spread it over the thread pool, the scalar one runs on the calling thread.
+void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y);
+void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float* x, const float* weight,
+                   const ConvGrads& grads);
+// The kernel that runs for "fwd", "bwd_data" or "bwd_weight" under `isa`.
+const char* conv_kernel_name(Isa isa, const char* direction);
+
+}  // namespace ictus::cpu
