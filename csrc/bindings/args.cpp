@@ -10,6 +10,7 @@ namespace ictus::bindings {
 namespace {
 
 constexpr int kNpyFloat32 = 11;  // NPY_FLOAT
+constexpr int kNpyInt64 = 7;     // NPY_LONG on LP64 Linux
 
 std::string prefix(const Arg& a) { return std::string(a.op) + ": " + a.name + " "; }
 
@@ -21,13 +22,20 @@ std::string describe(py::handle obj) {
          py::str(type.attr("__qualname__")).cast<std::string>();
 }
 
-[[noreturn]] void raise_dtype(const Arg& a, const std::string& got, bool cuda) {
+const char* dtype_name(DType d) { return d == DType::kFloat32 ? "float32" : "int64"; }
+int element_size(DType d) { return d == DType::kFloat32 ? 4 : 8; }
+
+[[noreturn]] void raise_dtype(const Arg& a, DType want, const std::string& got, bool cuda) {
+  if (want == DType::kInt64) {
+    raise_type(a, std::string("must be int64, got ") + got + " (pass the indices that the forward pass returned)");
+  }
   raise_type(a, "must be float32, got " + got + "; cast it with " + a.name + ".astype(" + module_of(cuda) +
                     ".float32)");
 }
 
 // Copies the shape into v, refusing a wrong rank, empty dimensions and byte counts past int64.
-void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int rank, const char* layout) {
+void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int rank, const char* layout,
+                DType dtype) {
   v.rank = ndim < 4 ? ndim : 4;
   for (int i = 0; i < v.rank; ++i) v.shape[i] = shape[i];
   if (ndim != rank) {
@@ -37,49 +45,51 @@ void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int 
   for (int i = 0; i < rank; ++i) {
     if (v.shape[i] == 0) raise_value(a, "has an empty dimension (shape " + v.shape_str() + "); sizes must be >= 1");
   }
-  int64_t bytes = sizeof(float);
+  int64_t bytes = element_size(dtype);
   for (int i = 0; i < rank; ++i) {
     if (__builtin_mul_overflow(bytes, v.shape[i], &bytes)) raise_value(a, "is too large: its byte count overflows");
   }
 }
 
-ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, bool copy_if_needed) {
+ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, bool copy_if_needed, DType dtype) {
   const py::dtype dt = arr.dtype();
-  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>') raise_dtype(a, py::str(dt).cast<std::string>(), false);
+  const int want = dtype == DType::kFloat32 ? kNpyFloat32 : kNpyInt64;
+  if (dt.num() != want || dt.byteorder() == '>') raise_dtype(a, dtype, py::str(dt).cast<std::string>(), false);
   ArrayView v;
   int64_t shape[32];
   const int ndim = static_cast<int>(arr.ndim());
   for (int i = 0; i < ndim && i < 32; ++i) shape[i] = static_cast<int64_t>(arr.shape(i));
-  fill_shape(v, a, shape, ndim, rank, layout);
+  fill_shape(v, a, shape, ndim, rank, layout, dtype);
   const bool contiguous = arr.flags() & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
-  const bool aligned = reinterpret_cast<uintptr_t>(arr.data()) % alignof(float) == 0;
+  const bool aligned = reinterpret_cast<uintptr_t>(arr.data()) % element_size(dtype) == 0;
   if (!(contiguous && aligned)) {
     if (!copy_if_needed) {
       raise_value(a, std::string("must be C-contiguous and aligned; allocate it with np.empty(") + v.shape_str() +
-                         ", np.float32)");
+                         ", np." + dtype_name(dtype) + ")");
     }
     arr = py::module_::import("numpy").attr("ascontiguousarray")(arr);
   }
   v.array = arr;
   v.data = static_cast<float*>(const_cast<void*>(arr.data()));
+  v.element_bytes = element_size(dtype);
   return v;
 }
 
-ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, bool copy_if_needed) {
+ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, bool copy_if_needed, DType dtype) {
   py::dict cai = obj.attr("__cuda_array_interface__");
   const std::string typestr = py::str(cai["typestr"]);
-  if (typestr != "<f4") raise_dtype(a, typestr, true);
+  if (typestr != (dtype == DType::kFloat32 ? "<f4" : "<i8")) raise_dtype(a, dtype, typestr, true);
   ArrayView v;
   v.cuda = true;
   py::tuple cai_shape = cai["shape"];
   int64_t shape[32];
   const int ndim = static_cast<int>(cai_shape.size());
   for (int i = 0; i < ndim && i < 32; ++i) shape[i] = cai_shape[i].cast<int64_t>();
-  fill_shape(v, a, shape, ndim, rank, layout);
+  fill_shape(v, a, shape, ndim, rank, layout, dtype);
   bool contiguous = true;
   if (cai.contains("strides") && !cai["strides"].is_none()) {
     py::tuple strides = cai["strides"];
-    int64_t expected = sizeof(float);
+    int64_t expected = element_size(dtype);
     for (int i = rank - 1; i >= 0; --i) {
       if (v.shape[i] != 1 && strides[i].cast<int64_t>() != expected) contiguous = false;
       expected *= v.shape[i];
@@ -89,7 +99,7 @@ ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, 
   if (!contiguous) {
     if (!copy_if_needed) {
       raise_value(a, std::string("must be C-contiguous; allocate it with cupy.empty(") + v.shape_str() +
-                         ", cupy.float32)");
+                         ", cupy." + dtype_name(dtype) + ")");
     }
     arr = py::module_::import("cupy").attr("ascontiguousarray")(obj);
     cai = arr.attr("__cuda_array_interface__");
@@ -98,15 +108,16 @@ ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, 
   if (!copy_if_needed && data[1].cast<bool>()) raise_value(a, "is read-only; pass a writable array");
   v.array = arr;
   v.data = reinterpret_cast<float*>(data[0].cast<uintptr_t>());
+  v.element_bytes = element_size(dtype);
   v.device = arr.attr("device").attr("id").cast<int>();  // CuPy's; the Python layer wraps other GPU arrays
   return v;
 }
 
-ArrayView any_view(py::handle obj, const Arg& a, int rank, const char* layout, bool is_input) {
+ArrayView any_view(py::handle obj, const Arg& a, int rank, const char* layout, bool is_input, DType dtype) {
   if (py::isinstance<py::array>(obj)) {
-    return numpy_view(py::reinterpret_borrow<py::array>(obj), a, rank, layout, is_input);
+    return numpy_view(py::reinterpret_borrow<py::array>(obj), a, rank, layout, is_input, dtype);
   }
-  if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, a, rank, layout, is_input);
+  if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, a, rank, layout, is_input, dtype);
   raise_type(a, "must be a NumPy array (CPU) or a CuPy array (GPU), got " + describe(obj) +
                     "; wrap lists with np.asarray(" + a.name + ", dtype=np.float32)");
 }
@@ -134,8 +145,8 @@ std::string ArrayView::shape_str() const {
   return s.str();
 }
 
-ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout) {
-  return any_view(obj, a, rank, layout, true);
+ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout, DType dtype) {
+  return any_view(obj, a, rank, layout, true, dtype);
 }
 
 void check_same_device(const ArrayView& first, const Arg& first_arg, const ArrayView& other, const Arg& other_arg) {
@@ -146,7 +157,7 @@ void check_same_device(const ArrayView& first, const Arg& first_arg, const Array
 }
 
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
-                    const ArrayView& like, std::initializer_list<const ArrayView*> inputs) {
+                    const ArrayView& like, std::initializer_list<const ArrayView*> inputs, DType dtype) {
   py::tuple shape_tuple(rank);
   for (int i = 0; i < rank; ++i) shape_tuple[i] = shape[i];
   if (out.is_none()) {
@@ -155,14 +166,14 @@ ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& 
     if (like.cuda) {
       py::object device = py::module_::import("cupy").attr("cuda").attr("Device")(like.device);
       device.attr("__enter__")();
-      fresh = alloc(shape_tuple, "float32");
+      fresh = alloc(shape_tuple, dtype_name(dtype));
       device.attr("__exit__")(py::none(), py::none(), py::none());
     } else {
-      fresh = alloc(shape_tuple, "float32");
+      fresh = alloc(shape_tuple, dtype_name(dtype));
     }
-    return any_view(fresh, a, rank, "", false);
+    return any_view(fresh, a, rank, "", false, dtype);
   }
-  ArrayView v = any_view(out, a, rank, "", false);
+  ArrayView v = any_view(out, a, rank, "", false, dtype);
   for (int i = 0; i < rank; ++i) {
     if (v.shape[i] != shape[i]) {
       ArrayView want;
@@ -178,11 +189,11 @@ ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& 
     raise_value(a, "is read-only; pass a writable array");
   }
   const auto* lo = reinterpret_cast<const char*>(v.data);
-  const auto* hi = lo + v.size() * sizeof(float);
+  const auto* hi = lo + v.size() * element_size(dtype);
   for (const ArrayView* in : inputs) {
     if (in == nullptr || in->data == nullptr) continue;
     const auto* ilo = reinterpret_cast<const char*>(in->data);
-    const auto* ihi = ilo + in->size() * sizeof(float);
+    const auto* ihi = ilo + in->size() * in->element_bytes;
     if (lo < ihi && ilo < hi) raise_value(a, "overlaps an input; write into a separate array");
   }
   return v;

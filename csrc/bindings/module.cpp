@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings/conv.h"
+#include "bindings/pool.h"
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "cpu/isa.h"
@@ -43,4 +44,5 @@ PYBIND11_MODULE(_core, m) {
 #endif
 
   bindings::bind_conv(m);
+  bindings::bind_pool(m);
 }

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from . import _core, cuda
 from ._array import cpu_isas, use_cpu_isa
-from .ops import conv1d, conv1d_backward, conv1d_output_length, conv2d, conv2d_backward, conv2d_output_size
+from .ops import (
+    conv1d,
+    conv1d_backward,
+    conv1d_output_length,
+    conv2d,
+    conv2d_backward,
+    conv2d_output_size,
+    max_pool1d,
+    max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __version__ = "0.1.0"
 
@@ -27,11 +38,18 @@ __all__ = [
     "cuda",
     "get_num_threads",
     "kernel_name",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "set_num_threads",
     "use_cpu_isa",
 ]
 
-_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight")
+_CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data",
+             "conv2d_bwd_weight")
+_POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
+_OPS = _CONV_OPS + _POOL_OPS
 
 
 def cpu_isa() -> str:
@@ -46,11 +64,14 @@ def cpu_isa() -> str:
 
 
 def kernel_name(op: str) -> str:
-    """The CPU kernel that runs ``op``: one of "conv1d_fwd", "conv1d_bwd_data",
-    "conv1d_bwd_weight" and the same for conv2d (conv1d runs as conv2d of height 1, and the SIMD
-    input gradients run the forward kernel with transposed weights)."""
+    """The CPU kernel that runs ``op``: "conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", the
+    same for conv2d (conv1d runs as conv2d of height 1, and the SIMD input gradients run the
+    forward kernel with transposed weights), "max_pool1d_fwd", "max_pool2d_fwd" and their "_bwd"
+    (one scalar scatter for every variant)."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
+    if op in _POOL_OPS:
+        return _core.max_pool_kernel_name(cpu_isa()) if op.endswith("_fwd") else "max_pool_bwd_scatter"
     return _core.conv_kernel_name(op.split("_", 1)[1], cpu_isa())
 
 

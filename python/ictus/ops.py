@@ -124,3 +124,67 @@ def conv2d_backward(grad_y: Any, x: Any, weight: Any, *, stride: Size2 = 1, padd
     weight = _array.native("conv2d_backward", "weight", weight)
     return _core.conv2d_backward(grad_y, x, weight, stride, padding, dilation, bool(bias), bool(input_grad), out,
                                  _array.forced_isa(), _array.stream(x))
+
+
+def max_pool2d(x: Any, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0, dilation: Size2 = 1, *,
+               ceil_mode: bool = False, return_indices: bool = False, out: Any = None) -> Any:
+    """2-D max pooling, exactly as ``torch.nn.functional.max_pool2d``.
+
+    Args:
+        x: (N, C, H, W) float32.
+        kernel_size, stride (default: kernel_size), padding, dilation: an int for both axes or an
+            (h, w) pair; padding (-inf, i.e. ignored) is at most half the kernel size.
+        ceil_mode: round the output size up (a last window must start inside the input or the
+            left padding), as torch.
+        return_indices: also return the int64 indices of the maxima, flat within each plane
+            (row * W + column), as torch.
+        out: optional y array, or a (y, indices) pair with ``return_indices``.
+
+    Returns:
+        y (N, C, H_out, W_out), or ``(y, indices)``. A value replaces the running maximum of its
+        window when it is greater or NaN, in torch's scan order: the first of equal maxima wins
+        and NaN propagates.
+    """
+    x = _array.native("max_pool2d", "x", x)
+    return _core.max_pool2d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices), out,
+                            _array.forced_isa(), _array.stream(x))
+
+
+def max_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1, *,
+               ceil_mode: bool = False, return_indices: bool = False, out: Any = None) -> Any:
+    """1-D max pooling over (N, C, T), exactly as ``torch.nn.functional.max_pool1d``; arguments as
+    :func:`max_pool2d` (ints or 1-tuples), indices are positions along T."""
+    x = _array.native("max_pool1d", "x", x)
+    return _core.max_pool1d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices), out,
+                            _array.forced_isa(), _array.stream(x))
+
+
+def max_pool2d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, int, int], *,
+                        kernel_size: Size2 | None = None, stride: Size2 | None = None, padding: Size2 = 0,
+                        dilation: Size2 = 1, out: Any = None) -> Any:
+    """Gradient of :func:`max_pool2d`: grad_x (``input_shape``) with each grad_y value added at its
+    index (several when windows overlap), deterministically.
+
+    Args:
+        grad_y: (N, C, H_out, W_out) float32.
+        indices: the int64 indices that ``max_pool2d(..., return_indices=True)`` returned.
+        input_shape: the forward input's shape (N, C, H, W).
+        kernel_size, stride, padding, dilation: the forward call's window; optional on the CPU,
+            needed for CuPy arrays (the GPU gathers window by window). When given, grad_y's shape
+            is checked against them.
+        out: optional grad_x array to write into.
+    """
+    grad_y = _array.native("max_pool2d_backward", "grad_y", grad_y)
+    indices = _array.native("max_pool2d_backward", "indices", indices)
+    return _core.max_pool2d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
+                                     _array.stream(grad_y))
+
+
+def max_pool1d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, int], *,
+                        kernel_size: int | None = None, stride: int | None = None, padding: int = 0,
+                        dilation: int = 1, out: Any = None) -> Any:
+    """Gradient of :func:`max_pool1d`; arguments as :func:`max_pool2d_backward` for (N, C, T)."""
+    grad_y = _array.native("max_pool1d_backward", "grad_y", grad_y)
+    indices = _array.native("max_pool1d_backward", "indices", indices)
+    return _core.max_pool1d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
+                                     _array.stream(grad_y))

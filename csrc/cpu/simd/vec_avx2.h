@@ -14,6 +14,7 @@ namespace {
 struct Avx2 {
   using Vec = __m256;
   using Mask = __m256i;
+  using IVec = __m256i;  // int32 lanes
   static constexpr int kWidth = 8;
 
   static inline Vec zero() { return _mm256_setzero_ps(); }
@@ -31,6 +32,38 @@ struct Avx2 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
+  static inline Vec neg_inf() { return _mm256_set1_ps(-__builtin_inff()); }
+  // Lanes that are off read as `fill` and touch no memory.
+  static inline Vec load_masked_fill(const float* p, Mask m, Vec fill) {
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+  }
+  static inline IVec ibroadcast(int32_t v) { return _mm256_set1_epi32(v); }
+  static inline IVec iload(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static inline IVec iadd(IVec a, IVec b) { return _mm256_add_epi32(a, b); }
+  static inline IVec iota_times(int32_t step) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step));
+  }
+  // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
+  static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
+    const Vec take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v, take);
+    idx = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(vi), take));
+  }
+  static inline Vec max_nan(Vec m, Vec v) {
+    return _mm256_blendv_ps(m, v, _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  }
+  // The first n lanes of idx, widened to int64.
+  static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
+    if (n == kWidth) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)));
+      return;
+    }
+    alignas(32) int32_t lanes[kWidth];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), idx);
+    for (int i = 0; i < n; ++i) p[i] = lanes[i];
+  }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

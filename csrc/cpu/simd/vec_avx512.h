@@ -14,6 +14,7 @@ namespace {
 struct Avx512 {
   using Vec = __m512;
   using Mask = __mmask16;
+  using IVec = __m512i;  // int32 lanes
   static constexpr int kWidth = 16;
 
   static inline Vec zero() { return _mm512_setzero_ps(); }
@@ -30,6 +31,34 @@ struct Avx512 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
+  static inline Vec neg_inf() { return _mm512_set1_ps(-__builtin_inff()); }
+  // Lanes that are off read as `fill` and touch no memory.
+  static inline Vec load_masked_fill(const float* p, Mask m, Vec fill) { return _mm512_mask_loadu_ps(fill, m, p); }
+  static inline IVec ibroadcast(int32_t v) { return _mm512_set1_epi32(v); }
+  static inline IVec iload(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static inline IVec iadd(IVec a, IVec b) { return _mm512_add_epi32(a, b); }
+  static inline IVec iota_times(int32_t step) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(step));
+  }
+  // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
+  static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
+    const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    m = _mm512_mask_mov_ps(m, take, v);
+    idx = _mm512_mask_mov_epi32(idx, take, vi);
+  }
+  static inline Vec max_nan(Vec m, Vec v) {
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+  }
+  // The first n lanes of idx, widened to int64.
+  static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
+    const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx));
+    const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1));
+    const int n_lo = n < 8 ? n : 8, n_hi = n - n_lo;
+    _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n_lo) - 1u), lo);
+    _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>((1u << n_hi) - 1u), hi);
+  }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

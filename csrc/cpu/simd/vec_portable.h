@@ -11,6 +11,7 @@ namespace {
 
 struct Portable {
   using Vec = float __attribute__((vector_size(64)));
+  using IVec = int32_t __attribute__((vector_size(64)));
   struct Mask {
     int lo, hi;
   };
@@ -35,6 +36,44 @@ struct Portable {
   }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return a * b + acc; }
   static inline Vec add(Vec a, Vec b) { return a + b; }
+  // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
+  static inline Vec neg_inf() { return Vec{} - __builtin_inff(); }
+  static inline Vec load_masked_fill(const float* p, Mask m, Vec fill) {
+    Vec v = fill;
+    for (int i = m.lo; i < m.hi; ++i) v[i] = p[i];
+    return v;
+  }
+  static inline IVec ibroadcast(int32_t v) { return IVec{} + v; }
+  static inline IVec iload(const int32_t* p) {
+    IVec v;
+    __builtin_memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  static inline IVec iadd(IVec a, IVec b) { return a + b; }
+  static inline IVec iota_times(int32_t step) {
+    IVec v{};
+    for (int i = 0; i < kWidth; ++i) v[i] = i * step;
+    return v;
+  }
+  // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
+  static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
+    for (int i = 0; i < kWidth; ++i) {
+      if (v[i] > m[i] || v[i] != v[i]) {
+        m[i] = v[i];
+        idx[i] = vi[i];
+      }
+    }
+  }
+  static inline Vec max_nan(Vec m, Vec v) {
+    for (int i = 0; i < kWidth; ++i) {
+      if (v[i] > m[i] || v[i] != v[i]) m[i] = v[i];
+    }
+    return m;
+  }
+  // The first n lanes of idx, widened to int64.
+  static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
+    for (int i = 0; i < n; ++i) p[i] = idx[i];
+  }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     for (int i = 0; i < 8; ++i) {
