@@ -15,7 +15,6 @@ enum class ScratchSlot : int {
   kWeightGradT,
   kPackedWeight,
   kPackedTiles,  // per worker thread, inside kernels
-  kPoolRows,     // per worker thread, inside kernels
   kCount
 };
 

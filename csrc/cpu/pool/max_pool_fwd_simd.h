@@ -2,105 +2,202 @@
 // max_pool_fwd_<isa>.cpp. Work item = one output row of one plane. Lanes are W consecutive
 // outputs of the row; each tap (i, j) of the window is one vector of the W values those outputs
 // read, compared into a running (max, index) pair with torch's rule (greater or NaN replaces),
-// taps in torch's order, so results and indices match torch exactly. For a column stride s > 1
-// each input row the window needs is first split into s phases in a small per-thread buffer
-// (phase q holds columns q, q+s, ...), so that every tap reads contiguous values. Padding is -inf:
-// lanes outside the row are masked to -inf and rows outside the plane are skipped.
+// taps in torch's order, so results and indices match torch exactly. Padding is -inf: lanes
+// outside the row read -inf and rows outside the plane are skipped. A tap's vector comes
+//  - for column stride 1: from one (masked) load;
+//  - for the common non-overlapping windows (stride 2 or 3, kernel width <= stride, no column
+//    padding or dilation, e.g. (1, 3) over frequency, (2, 2), max_pool1d(2)): from a contiguous
+//    block of stride * W values split into its stride phases with shuffles (S::split_phases);
+//  - otherwise: lane by lane.
+// Each way is its own loop, specialised on whether indices are kept, so the per-vector work stays
+// a handful of instructions (one generic loop spent ~10 cycles per output on bookkeeping).
 #pragma once
 
 #include <cstdint>
 
-#include "common/scratch.h"
 #include "cpu/pool/pool.h"
 
 namespace ictus::cpu {
 namespace {
 
-template <class S>
-void max_pool_fwd_simd(const PoolProblem& p, int64_t begin, int64_t end) {
-  using Vec = typename S::Vec;
-  using IVec = typename S::IVec;
+// The Stride phases of the Stride * W block values under an output vector (see
+// S::split_phases); values from `valid` on read as -inf (not loaded).
+template <class S, int Stride>
+inline void split_block(const float* block, int64_t valid, typename S::Vec (&phase)[Stride]) {
   constexpr int W = S::kWidth;
-  const PoolShape& s = p.shape;
-  const int64_t sw = s.stride_w;
-  const int64_t phases = sw < s.in_w ? sw : s.in_w, phase_stride = (s.in_w + sw - 1) / sw;
-  const int64_t row_floats = phases * phase_stride;
-  float* split = sw > 1 ? scratch_floats(ScratchSlot::kPoolRows, static_cast<size_t>(s.kernel_h * row_floats)) : nullptr;
-  const IVec lane_columns = S::iota_times(static_cast<int32_t>(sw));  // lane l reads column (w0 + l) * sw + ...
+  typename S::Vec v[Stride];
+#pragma GCC unroll 3
+  for (int k = 0; k < Stride; ++k) {
+    const int64_t n = valid - k * W;
+    v[k] = n >= W ? S::load(block + k * W)
+                  : S::load_masked_fill(block + k * W, S::range_mask(0, static_cast<int>(n > 0 ? n : 0)), S::neg_inf());
+  }
+  S::split_phases(v, phase);
+}
+
+// The running maximum of one output vector, with or without indices.
+template <class S, bool kIndices>
+struct RunningMax {
+  typename S::Vec m = S::neg_inf();
+  typename S::IVec idx;
+  inline void take(typename S::Vec v, typename S::IVec vi) {
+    if constexpr (kIndices) {
+      S::max_update(m, idx, v, vi);
+    } else {
+      m = S::max_nan(m, v);
+    }
+  }
+};
+
+// Shape values of one output row of one plane, held in locals so that the loops keep them in
+// registers (through a reference the compiler reloads them after every store).
+struct RowJob {
+  const float* x;  // the plane
+  float* y;        // the output row
+  int64_t* idx;    // the output row's indices, or null
+  int64_t in_h, in_w, out_w, h;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  int64_t i0, r0;  // first real kernel row and its input row
+};
+
+template <class S, bool kIndices>
+inline void finish(const RowJob& job, int64_t w0, int nt, const RunningMax<S, kIndices>& acc) {
+  constexpr int W = S::kWidth;
+  if (nt == W) {
+    S::store(job.y + w0, acc.m);
+  } else {
+    S::store_masked(job.y + w0, acc.m, S::range_mask(0, nt));
+  }
+  if constexpr (kIndices) S::store_index_lanes(job.idx + w0, acc.idx, nt);
+}
+
+// Each lane starts at its window's first real position, where torch starts (kept if all is -inf).
+template <class S>
+inline typename S::IVec first_positions(const RowJob& job, int64_t w0, typename S::IVec lane_columns) {
+  constexpr int W = S::kWidth;
+  if (w0 * job.stride_w - job.pad_left >= 0) {
+    return S::iadd(S::ibroadcast(static_cast<int32_t>(job.r0 * job.in_w + w0 * job.stride_w - job.pad_left)),
+                   lane_columns);
+  }
+  int32_t first[W];
+  for (int l = 0; l < W; ++l) {
+    const int64_t j0 = pool_first_tap(w0 + l, job.stride_w, job.dilation_w, job.pad_left);
+    first[l] = static_cast<int32_t>(job.r0 * job.in_w + conv_input_index(w0 + l, j0, job.stride_w, job.dilation_w,
+                                                                         job.pad_left));
+  }
+  return S::iload(first);
+}
+
+// Any geometry, lane by lane.
+template <class S, bool kIndices>
+void pool_vector_lanes(const RowJob& job, int64_t w0, typename S::IVec lane_columns) {
+  constexpr int W = S::kWidth;
+  const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
+  RunningMax<S, kIndices> acc;
+  if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+  for (int64_t i = job.i0; i < job.kernel_h; ++i) {
+    const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
+    if (r >= job.in_h) break;
+    const float* row = job.x + r * job.in_w;
+    for (int64_t j = 0; j < job.kernel_w; ++j) {
+      const int64_t col0 = w0 * job.stride_w + j * job.dilation_w - job.pad_left;  // column under lane 0
+      float lanes[W];
+      for (int l = 0; l < W; ++l) {
+        const int64_t c = col0 + l * job.stride_w;
+        lanes[l] = l < nt && c >= 0 && c < job.in_w ? row[c] : -__builtin_inff();
+      }
+      acc.take(S::load(lanes), S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + col0)), lane_columns));
+    }
+  }
+  finish<S, kIndices>(job, w0, nt, acc);
+}
+
+// Column stride 1: every tap is one (masked) load.
+template <class S, bool kIndices>
+void pool_row_contiguous(const RowJob& job, typename S::IVec lane_columns) {
+  constexpr int W = S::kWidth;
+  for (int64_t w0 = 0; w0 < job.out_w; w0 += W) {
+    const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
+    RunningMax<S, kIndices> acc;
+    if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+    for (int64_t i = job.i0; i < job.kernel_h; ++i) {
+      const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
+      if (r >= job.in_h) break;
+      const float* row = job.x + r * job.in_w;
+      for (int64_t j = 0; j < job.kernel_w; ++j) {
+        const int64_t col0 = w0 + j * job.dilation_w - job.pad_left;
+        const int64_t lo = -col0, hi = job.in_w - col0;  // lanes [lo, hi) read real values
+        if (hi <= 0 || lo >= nt) continue;
+        const typename S::Vec v =
+            (lo <= 0 && hi >= W)
+                ? S::load(row + col0)
+                : S::load_masked_fill(row + col0,
+                                      S::range_mask(static_cast<int>(lo < 0 ? 0 : lo), static_cast<int>(hi > W ? W : hi)),
+                                      S::neg_inf());
+        acc.take(v, S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + col0)), lane_columns));
+      }
+    }
+    finish<S, kIndices>(job, w0, nt, acc);
+  }
+}
+
+// Non-overlapping windows of stride 2 or 3 (kernel width <= stride, no column padding or
+// dilation): the tap j vector is phase j of the block under the output vector; past the row's end
+// the block reads -inf, which also gives ceil mode's partial last window.
+template <class S, int Stride, bool kIndices>
+void pool_row_split(const RowJob& job, typename S::IVec lane_columns) {
+  constexpr int W = S::kWidth;
+  for (int64_t w0 = 0; w0 < job.out_w; w0 += W) {
+    const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
+    RunningMax<S, kIndices> acc;
+    if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+    for (int64_t i = job.i0; i < job.kernel_h; ++i) {
+      const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
+      if (r >= job.in_h) break;
+      typename S::Vec phase[Stride];
+      split_block<S, Stride>(job.x + r * job.in_w + w0 * Stride, job.in_w - w0 * Stride, phase);
+      const typename S::IVec base = S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + w0 * Stride)), lane_columns);
+#pragma GCC unroll 3
+      for (int j = 0; j < Stride; ++j) {
+        if (j < job.kernel_w) acc.take(phase[j], S::iadd(base, S::ibroadcast(j)));
+      }
+    }
+    finish<S, kIndices>(job, w0, nt, acc);
+  }
+}
+
+template <class S, bool kIndices>
+void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
+  const PoolShape s = p.shape;
+  const typename S::IVec lane_columns = S::iota_times(static_cast<int32_t>(s.stride_w));
+  const bool split = s.kernel_w <= s.stride_w && s.dilation_w == 1 && s.pad_left == 0;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t plane = item / s.out_h, h = item % s.out_h;
-    const float* x = p.x + plane * s.in_h * s.in_w;
-    const int64_t i0 = pool_first_tap(h, s.stride_h, s.dilation_h, s.pad_top);
-    const int64_t r0 = conv_input_index(h, i0, s.stride_h, s.dilation_h, s.pad_top);
-    if (split) {
-      for (int64_t i = i0; i < s.kernel_h; ++i) {
-        const int64_t r = conv_input_index(h, i, s.stride_h, s.dilation_h, s.pad_top);
-        if (r >= s.in_h) break;
-        for (int64_t q = 0; q < phases; ++q) {
-          float* to = split + i * row_floats + q * phase_stride;
-          const float* from = x + r * s.in_w + q;
-          const int64_t n = phase_length(s.in_w, sw, q);
-          for (int64_t m = 0; m < n; ++m) to[m] = from[m * sw];
-        }
-      }
+    RowJob job{p.x + plane * s.in_h * s.in_w,
+               p.y + item * s.out_w,
+               p.indices ? p.indices + item * s.out_w : nullptr,
+               s.in_h, s.in_w, s.out_w, h, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.dilation_h,
+               s.dilation_w, s.pad_top, s.pad_left, 0, 0};
+    job.i0 = pool_first_tap(h, s.stride_h, s.dilation_h, s.pad_top);
+    job.r0 = conv_input_index(h, job.i0, s.stride_h, s.dilation_h, s.pad_top);
+    if (s.stride_w == 1) {
+      pool_row_contiguous<S, kIndices>(job, lane_columns);
+    } else if (split && s.stride_w == 2) {
+      pool_row_split<S, 2, kIndices>(job, lane_columns);
+    } else if (split && s.stride_w == 3) {
+      pool_row_split<S, 3, kIndices>(job, lane_columns);
+    } else {
+      for (int64_t w0 = 0; w0 < s.out_w; w0 += S::kWidth) pool_vector_lanes<S, kIndices>(job, w0, lane_columns);
     }
-    float* y = p.y + (plane * s.out_h + h) * s.out_w;
-    int64_t* idx_out = p.indices ? p.indices + (plane * s.out_h + h) * s.out_w : nullptr;
-    for (int64_t w0 = 0; w0 < s.out_w; w0 += W) {
-      const int nt = static_cast<int>(s.out_w - w0 < W ? s.out_w - w0 : W);
-      Vec m = S::neg_inf();
-      // Each lane starts at its window's first real position, where torch starts (kept if all is -inf).
-      IVec idx;
-      if (w0 * sw - s.pad_left >= 0) {
-        idx = S::iadd(S::ibroadcast(static_cast<int32_t>(r0 * s.in_w + w0 * sw - s.pad_left)), lane_columns);
-      } else {
-        int32_t first[W];
-        for (int l = 0; l < W; ++l) {
-          const int64_t j0 = pool_first_tap(w0 + l, sw, s.dilation_w, s.pad_left);
-          first[l] = static_cast<int32_t>(r0 * s.in_w + conv_input_index(w0 + l, j0, sw, s.dilation_w, s.pad_left));
-        }
-        idx = S::iload(first);
-      }
-      for (int64_t i = i0; i < s.kernel_h; ++i) {
-        const int64_t r = conv_input_index(h, i, s.stride_h, s.dilation_h, s.pad_top);
-        if (r >= s.in_h) break;
-        for (int64_t j = 0; j < s.kernel_w; ++j) {
-          const int64_t col0 = w0 * sw + j * s.dilation_w - s.pad_left;  // column under lane 0
-          // src[l] is the value lane l reads; lanes [lo, hi) read real values.
-          const float* src;
-          int64_t lo, hi;
-          if (sw == 1) {
-            src = x + r * s.in_w + col0;
-            lo = -col0;
-            hi = s.in_w - col0;
-          } else {
-            const int64_t jj = j * s.dilation_w - s.pad_left, q = floor_mod(jj, sw), off = w0 + floor_div(jj, sw);
-            if (q >= phases) continue;
-            src = split + i * row_floats + q * phase_stride + off;
-            lo = -off;
-            hi = phase_length(s.in_w, sw, q) - off;
-          }
-          if (hi <= 0 || lo >= nt) continue;
-          const Vec v = (lo <= 0 && hi >= W)
-                            ? S::load(src)
-                            : S::load_masked_fill(src,
-                                                  S::range_mask(static_cast<int>(lo < 0 ? 0 : lo),
-                                                                static_cast<int>(hi > W ? W : hi)),
-                                                  S::neg_inf());
-          if (idx_out) {
-            S::max_update(m, idx, v, S::iadd(S::ibroadcast(static_cast<int32_t>(r * s.in_w + col0)), lane_columns));
-          } else {
-            m = S::max_nan(m, v);
-          }
-        }
-      }
-      if (nt == W) {
-        S::store(y + w0, m);
-      } else {
-        S::store_masked(y + w0, m, S::range_mask(0, nt));
-      }
-      if (idx_out) S::store_index_lanes(idx_out + w0, idx, nt);
-    }
+  }
+}
+
+template <class S>
+void max_pool_fwd_simd(const PoolProblem& p, int64_t begin, int64_t end) {
+  if (p.indices) {
+    max_pool_rows<S, true>(p, begin, end);
+  } else {
+    max_pool_rows<S, false>(p, begin, end);
   }
 }
 

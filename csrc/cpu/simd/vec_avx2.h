@@ -44,6 +44,21 @@ struct Avx2 {
   static inline IVec iota_times(int32_t step) {
     return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step));
   }
+  // Phases of 2 (3) consecutive vectors: p[q][l] = value 2l + q (3l + q) of the block.
+  static inline void split_phases(const Vec (&v)[2], Vec (&p)[2]) {
+    // In-lane shuffles pick the even (odd) values of both vectors; a 64-bit permute orders them.
+    p[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0x88)), 0xD8));
+    p[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0xDD)), 0xD8));
+  }
+  static inline void split_phases(const Vec (&v)[3], Vec (&p)[3]) {
+    // Blends gather each phase's 8 values (they sit at distinct lanes), one permute orders them.
+    p[0] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v[0], v[1], 0x92), v[2], 0x24),
+                                    _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+    p[1] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v[0], v[1], 0x24), v[2], 0x49),
+                                    _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+    p[2] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v[0], v[1], 0x49), v[2], 0x92),
+                                    _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+  }
   // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
   static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
     const Vec take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));

@@ -42,6 +42,24 @@ struct Avx512 {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                               _mm512_set1_epi32(step));
   }
+  // Phases of 2 (3) consecutive vectors: p[q][l] = value 2l + q (3l + q) of the block. Two-source
+  // permutes: index i < 16 takes the first source's lane i, else the second's lane i - 16.
+  static inline void split_phases(const Vec (&v)[2], Vec (&p)[2]) {
+    p[0] = _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), v[1]);
+    p[1] = _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), v[1]);
+  }
+  static inline void split_phases(const Vec (&v)[3], Vec (&p)[3]) {
+    // Values 3l + q below 32 come from (v0, v1) first; the rest from v2 (its lane 3l + q - 32).
+    p[0] = _mm512_permutex2var_ps(
+        _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0), v[1]),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29), v[2]);
+    p[1] = _mm512_permutex2var_ps(
+        _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0), v[1]),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30), v[2]);
+    p[2] = _mm512_permutex2var_ps(
+        _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0), v[1]),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31), v[2]);
+  }
   // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
   static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
     const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);

@@ -55,6 +55,13 @@ struct Portable {
     for (int i = 0; i < kWidth; ++i) v[i] = i * step;
     return v;
   }
+  // Phases of K consecutive vectors (K = 2 or 3): p[q][l] = value K*l + q of the block.
+  template <int K>
+  static inline void split_phases(const Vec (&v)[K], Vec (&p)[K]) {
+    for (int q = 0; q < K; ++q) {
+      for (int l = 0; l < kWidth; ++l) p[q][l] = v[(K * l + q) / kWidth][(K * l + q) % kWidth];
+    }
+  }
   // Lanes where v > m or v is NaN take (v, vi): the first of equal maxima wins and NaN sticks.
   static inline void max_update(Vec& m, IVec& idx, Vec v, IVec vi) {
     for (int i = 0; i < kWidth; ++i) {
