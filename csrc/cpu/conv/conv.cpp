@@ -310,14 +310,34 @@ void backward_bias(const ConvShape& s, const float* grad_y, float* grad_bias) {
   });
 }
 
+// A kernel as wide as the unpadded input (the front end's 1x8 on 8 bins) leaves one output per
+// row, which would use one lane in a vector. Flattening each plane to one row of H*W values turns
+// it into a 1-d convolution over H with kernel KH*W, stride sh*W and padding pt*W, pb*W (for
+// dilation_h 1): same memory layouts of x, weight and y, every lane used.
+ConvShape fold_full_width(const ConvShape& s) {
+  if (s.kernel_w != s.in_w || s.pad_left != 0 || s.pad_right != 0 || s.dilation_h != 1 || s.in_h == 1) return s;
+  ConvShape f = s;
+  f.in_w = s.in_h * s.in_w;
+  f.kernel_w = s.kernel_h * s.in_w;
+  f.stride_w = s.stride_h * s.in_w;
+  f.dilation_w = 1;
+  f.pad_left = s.pad_top * s.in_w;
+  f.pad_right = s.pad_bottom * s.in_w;
+  f.out_w = s.out_h;
+  f.in_h = f.out_h = f.kernel_h = f.stride_h = 1;
+  f.pad_top = f.pad_bottom = 0;
+  return f;
+}
+
 }  // namespace
 
-void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y) {
+void conv_forward(Isa isa, const ConvShape& shape, const float* x, const float* weight, const float* bias, float* y) {
   const SimdKernels* k = simd_kernels(isa);
   if (k == nullptr) {
-    conv_fwd_scalar(s, x, weight, bias, y);
+    conv_fwd_scalar(shape, x, weight, bias, y);
     return;
   }
+  const ConvShape s = fold_full_width(shape);
   const int64_t taps = s.kernel_h * s.kernel_w;
   const InputPlan plan = plan_input(s, x, !packed_feed(s.out_channels, s.in_channels, taps));
   CorrelateForward p{};
@@ -338,9 +358,10 @@ void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weig
   run_forward(*k, p);
 }
 
-void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float* x, const float* weight,
+void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const float* x, const float* weight,
                    const ConvGrads& grads) {
   const SimdKernels* k = simd_kernels(isa);
+  const ConvShape s = k ? fold_full_width(shape) : shape;
   if (grads.grad_x) {
     if (k) simd_backward_data(*k, s, grad_y, weight, grads.grad_x);
     else conv_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
