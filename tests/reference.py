@@ -7,8 +7,11 @@ where the padded input is x with `left` zeros before and `right` zeros after eac
 
     T_out = (T + left + right - dilation * (K - 1) - 1) // stride + 1
 
-The references are proven by a finite-difference check in test_conv1d.py (and compared with
-torch.autograd when torch is installed); the kernels are then checked against them.
+conv2d is the same along each of its two axes: x (N, C_in, H, W), weight (C_out, C_in, KH, KW),
+y (N, C_out, H_out, W_out), H_out and W_out as T_out with that axis' stride, padding and dilation.
+
+The references are proven by finite-difference checks in test_conv1d.py and test_conv2d.py (and
+compared with torch.autograd when torch is installed); the kernels are then checked against them.
 """
 from __future__ import annotations
 
@@ -99,6 +102,112 @@ def conv1d_backward(grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, *, st
     return grad_x, grad_w, grad_b
 
 
+# ------------------------------------------------------------------------------------ conv2d
+#
+# Shapes: x (N, C_in, H, W), weight (C_out, C_in, KH, KW), y (N, C_out, H_out, W_out). Along each
+# axis separately, exactly as conv1d: output position t reads padded-input position
+# t*stride + k*dilation through tap k, where the padded input has `top`/`bottom` zero rows and
+# `left`/`right` zero columns. Pairs below are (height, width).
+
+
+def conv2d_padding(padding: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
+                   dilation: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)) zero padding for ictus' conv2d `padding` argument.
+
+    An int pads both axes on both sides; an (h, w) pair pads rows by h and columns by w, each on
+    both sides (torch's meaning, not conv1d's (left, right)); 'same' is conv1d's 'same' per axis.
+    """
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        assert stride == (1, 1), "'same' padding is only defined for stride 1"
+        spans = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+        return (spans[0] // 2, spans[0] - spans[0] // 2), (spans[1] // 2, spans[1] - spans[1] // 2)
+    assert not isinstance(padding, str), f"conv2d has no padding mode {padding!r}"
+    ph, pw = (int(padding[0]), int(padding[1])) if isinstance(padding, (tuple, list)) else (int(padding),) * 2
+    return (ph, ph), (pw, pw)
+
+
+def conv2d_out_size(size: tuple[int, int], kernel_size: tuple[int, int], stride: tuple[int, int],
+                    pads: tuple[tuple[int, int], tuple[int, int]], dilation: tuple[int, int]) -> tuple[int, int]:
+    """(H_out, W_out): conv1d_out_length along each axis."""
+    return tuple(conv1d_out_length(size[i], kernel_size[i], stride[i], pads[i][0], pads[i][1], dilation[i])
+                 for i in range(2))  # type: ignore[return-value]
+
+
+def _padded2d(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, top + h + bottom, left + w + right), dtype=np.float64)
+    xp[:, :, top:top + h, left:left + w] = x
+    return xp
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *,
+                   stride: tuple[int, int] = (1, 1), pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
+                   dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """y[n, o, i, j] = bias[o] + sum_c sum_kh sum_kw weight[o, c, kh, kw]
+                                  * xpad[n, c, i*stride_h + kh*dilation_h, j*stride_w + kw*dilation_w]
+
+    in float64; `pads` = ((top, bottom), (left, right)).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    n, c_in, h_in, w_in = x.shape
+    c_out, w_c_in, kh_size, kw_size = weight.shape
+    assert w_c_in == c_in
+    h_out, w_out = conv2d_out_size((h_in, w_in), (kh_size, kw_size), stride, pads, dilation)
+    assert h_out >= 1 and w_out >= 1, "the kernel does not fit into the padded input"
+    xp = _padded2d(x, pads)
+    y = np.zeros((n, c_out, h_out, w_out), dtype=np.float64)
+    for kh in range(kh_size):
+        rows = _tap_frames(kh, dilation[0], stride[0], h_out)
+        for kw in range(kw_size):
+            cols = _tap_frames(kw, dilation[1], stride[1], w_out)
+            window = xp[:, :, rows, cols]  # (N, C_in, H_out, W_out): what tap (kh, kw) reads
+            assert window.shape[2:] == (h_out, w_out)
+            # sum over c of weight[o, c, kh, kw] * window[n, c, i, j]
+            y += np.tensordot(window, weight[:, :, kh, kw], axes=([1], [1])).transpose(0, 3, 1, 2)
+    if bias is not None:
+        y += np.asarray(bias, dtype=np.float64)[None, :, None, None]
+    return y
+
+
+def conv2d_backward(grad_y: np.ndarray, x: np.ndarray, weight: np.ndarray, *, stride: tuple[int, int] = (1, 1),
+                    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
+                    dilation: tuple[int, int] = (1, 1)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grad_x, grad_weight, grad_bias) of L = sum(grad_y * y), from the forward definition:
+
+    grad_weight[o, c, kh, kw] = sum_n sum_i sum_j grad_y[n, o, i, j] * xpad[n, c, row(i, kh), col(j, kw)]
+    grad_xpad[n, c, row(i, kh), col(j, kw)] += sum_o weight[o, c, kh, kw] * grad_y[n, o, i, j]
+    grad_x = grad_xpad without its padding;  grad_bias[o] = sum_n sum_i sum_j grad_y[n, o, i, j]
+    with row(i, kh) = i*stride_h + kh*dilation_h and col(j, kw) = j*stride_w + kw*dilation_w.
+    """
+    grad_y = np.asarray(grad_y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    n, c_in, h_in, w_in = x.shape
+    c_out, _, kh_size, kw_size = weight.shape
+    h_out, w_out = conv2d_out_size((h_in, w_in), (kh_size, kw_size), stride, pads, dilation)
+    assert grad_y.shape == (n, c_out, h_out, w_out)
+    xp = _padded2d(x, pads)
+    grad_xp = np.zeros_like(xp)
+    grad_w = np.zeros((c_out, c_in, kh_size, kw_size), dtype=np.float64)
+    for kh in range(kh_size):
+        rows = _tap_frames(kh, dilation[0], stride[0], h_out)
+        for kw in range(kw_size):
+            cols = _tap_frames(kw, dilation[1], stride[1], w_out)
+            # sum over n, i, j of grad_y[n, o, i, j] * xpad[n, c, row, col]
+            grad_w[:, :, kh, kw] = np.tensordot(grad_y, xp[:, :, rows, cols], axes=([0, 2, 3], [0, 2, 3]))
+            # one tap reads distinct positions for distinct (i, j), so += on the strided view is safe
+            grad_xp[:, :, rows, cols] += np.tensordot(grad_y, weight[:, :, kh, kw],
+                                                      axes=([1], [0])).transpose(0, 3, 1, 2)
+    (top, _), (left, _) = pads
+    grad_x = grad_xp[:, :, top:top + h_in, left:left + w_in].copy()
+    grad_b = grad_y.sum(axis=(0, 2, 3))
+    return grad_x, grad_w, grad_b
+
+
 def _first_mismatch(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> str:
     bad = ~(np.abs(got - ref) <= atol + rtol * np.abs(ref))  # NaN in got counts as bad
     if not bad.any():
@@ -140,3 +249,4 @@ def assert_close(got: Any, ref: Any, rtol: float = 1e-5, what: str = "result") -
         return
     raise AssertionError(f"{what}: relative error ||got - ref|| / ||ref|| = {rel:.3g} > {rtol:.3g}; "
                          + _first_mismatch(got64, ref, rtol, atol))
+

@@ -39,7 +39,8 @@ void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int 
   v.rank = ndim < 4 ? ndim : 4;
   for (int i = 0; i < v.rank; ++i) v.shape[i] = shape[i];
   if (ndim != rank) {
-    raise_value(a, "must have rank " + std::to_string(rank) + " " + layout + ", got shape " +
+    raise_value(a, "must have rank " + std::to_string(rank) + (*layout ? std::string(" ") + layout : std::string()) +
+                       ", got shape " +
                        (ndim <= 4 ? v.shape_str() : std::to_string(ndim) + "-d"));
   }
   for (int i = 0; i < rank; ++i) {
@@ -203,7 +204,12 @@ int64_t int_param(py::handle obj, const Arg& a, int64_t min_value) {
   if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) {
     raise_type(a, "must be an int, got " + describe(obj) + " " + py::repr(obj).cast<std::string>());
   }
-  py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  PyObject* index = PyNumber_Index(obj.ptr());
+  if (index == nullptr) {  // e.g. a NumPy array of several elements: PyIndex_Check accepts its type
+    PyErr_Clear();
+    raise_type(a, "must be an int, got " + describe(obj) + " " + py::repr(obj).cast<std::string>());
+  }
+  py::int_ value = py::reinterpret_steal<py::int_>(index);
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
   if (overflow > 0 || v > (int64_t{1} << 48)) raise_value(a, "is too large, got " + py::repr(obj).cast<std::string>());

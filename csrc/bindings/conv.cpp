@@ -96,10 +96,11 @@ ConvCall conv_arrays(const char* op, py::handle x, py::handle weight, int rank) 
 // Rejects sizes whose products could overflow the kernels' index math.
 void check_extent(const char* op, const ConvShape& s) {
   const int64_t rows = checked_mul(s.batch, s.out_channels > s.in_channels ? s.out_channels : s.in_channels, "rows");
-  const int64_t plane_in = checked_mul(s.in_h + s.pad_top + s.pad_bottom, s.in_w + s.pad_left + s.pad_right, "plane");
-  const int64_t plane_out = checked_mul(s.out_h, s.out_w, "plane");
-  if (plane_in > kMaxElements / rows || plane_out > kMaxElements / rows) {
-    raise_value({op, "padding"}, "makes the output or padded input too large to address; reduce it");
+  const int64_t budget = kMaxElements / rows;  // values one plane may hold
+  const int64_t padded_h = s.in_h + s.pad_top + s.pad_bottom, padded_w = s.in_w + s.pad_left + s.pad_right;
+  if (padded_h > budget / padded_w || s.out_h > budget / s.out_w) {
+    raise_value({op, "padding"}, "makes the output or padded input too large to address; reduce the padding or "
+                                 "the sizes");
   }
 }
 
