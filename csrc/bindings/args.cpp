@@ -120,7 +120,7 @@ ArrayView any_view(py::handle obj, const Arg& a, int rank, const char* layout, b
   }
   if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, a, rank, layout, is_input, dtype);
   raise_type(a, "must be a NumPy array (CPU) or a CuPy array (GPU), got " + describe(obj) +
-                    "; wrap lists with np.asarray(" + a.name + ", dtype=np.float32)");
+                    "; wrap lists with np.asarray(" + a.name + ", dtype=np." + dtype_name(dtype) + ")");
 }
 
 std::string where(const ArrayView& v) {

@@ -36,6 +36,17 @@ std::pair<int64_t, int64_t> axes_param(py::handle obj, const Arg& a, int64_t min
   return {rank == 3 ? 1 : v, v};
 }
 
+// Whether obj is the int v, or a tuple / list of ints all equal to v.
+bool all_equal(py::handle obj, int64_t v) {
+  if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
+    for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
+      if (!all_equal(item, v)) return false;
+    }
+    return true;
+  }
+  return py::int_(v).equal(obj);
+}
+
 // One axis: checks the padding against the window (torch: at most half the kernel size) and that
 // the window fits into the padded input; returns the output length.
 int64_t pool_axis(const char* op, const char* axis, int64_t in, int64_t kernel, int64_t stride, int64_t pad,
@@ -50,6 +61,16 @@ int64_t pool_axis(const char* op, const char* axis, int64_t in, int64_t kernel, 
     raise_value({op, "kernel_size"}, "spans " + str(dilation * (kernel - 1) + 1) + " positions (dilation * (" +
                                          "kernel - 1) + 1)" + axis + " but the padded input has " +
                                          str(in + 2 * pad) + "; use a smaller window or more padding");
+  }
+  // Only windows that start in the left padding can miss the input: their first tap at or after
+  // position 0 may lie past the window or past the input. torch returns -inf there with an index
+  // outside the window, which its own backward pass then misuses; ictus refuses such geometry.
+  for (int64_t t = 0; t < out && t * stride - pad < 0; ++t) {
+    const int64_t k0 = pool_first_tap(t, stride, dilation, pad);
+    if (k0 >= kernel || conv_input_index(t, k0, stride, dilation, pad) >= in) {
+      raise_value({op, "dilation"}, "leaves window " + str(t) + axis + " with no input position (only padding); " +
+                                        "use a smaller dilation or padding");
+    }
   }
   return out;
 }
@@ -118,7 +139,7 @@ py::object forward(const char* op, int rank, py::handle x, py::handle kernel_siz
     }
   }
   const auto shape = out_shape(xv, s, rank);
-  const ArrayView y = array_out(out_y, {op, "out"}, shape, rank, xv, {&xv});
+  const ArrayView y = array_out(out_y, {op, return_indices ? "out[0]" : "out"}, shape, rank, xv, {&xv});
   ArrayView idx;
   if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv, &y}, DType::kInt64);
   if (xv.cuda) {
@@ -155,32 +176,53 @@ py::object backward(const char* op, int rank, py::handle grad_y, py::handle indi
   }
   std::array<int64_t, 4> in_shape{};
   py::sequence seq = py::reinterpret_borrow<py::sequence>(input_shape);
-  for (int i = 0; i < rank; ++i) in_shape[i] = int_param(seq[i], sa, 1);
+  int64_t elements = 1;
+  for (int i = 0; i < rank; ++i) {
+    in_shape[i] = int_param(seq[i], sa, 1);
+    if (__builtin_mul_overflow(elements, in_shape[i], &elements) || elements > (int64_t{1} << 60)) {
+      raise_value(sa, "is too large: " + py::repr(input_shape).cast<std::string>() + " overflows a 64-bit size");
+    }
+  }
   if (in_shape[0] != g.shape[0] || in_shape[1] != g.shape[1]) {
     raise_value(sa, "has batch and channels (" + str(in_shape[0]) + ", " + str(in_shape[1]) + ") but grad_y has (" +
                         str(g.shape[0]) + ", " + str(g.shape[1]) + ")");
   }
   // The window geometry is optional on the CPU (the scatter needs only the indices); the GPU
-  // gathers by window, deterministically, and needs it. When given, it must produce grad_y's shape.
+  // gathers by window, deterministically, and needs it. When given, floor or ceil mode must
+  // produce grad_y's shape.
   PoolShape shape{};
   shape.planes = g.shape[0] * g.shape[1];
   shape.in_h = rank == 3 ? 1 : in_shape[2];
   shape.in_w = in_shape[rank - 1];
   shape.out_h = rank == 3 ? 1 : g.shape[2];
   shape.out_w = g.shape[rank - 1];
+  const bool default_window = stride.is_none() && all_equal(padding, 0) && all_equal(dilation, 1);
   if (!kernel_size.is_none()) {
     ArrayView like_x;
     like_x.rank = rank;
     like_x.shape = in_shape;
-    const PoolShape floor = pool_shape(op, like_x, rank, kernel_size, stride, padding, dilation, false);
-    const PoolShape ceil = pool_shape(op, like_x, rank, kernel_size, stride, padding, dilation, true);
-    const bool floor_fits = floor.out_h == shape.out_h && floor.out_w == shape.out_w;
-    if (!floor_fits && !(ceil.out_h == shape.out_h && ceil.out_w == shape.out_w)) {
+    bool matched = false;
+    std::optional<py::value_error> first_error;
+    for (bool ceil_mode : {false, true}) {
+      try {
+        const PoolShape candidate = pool_shape(op, like_x, rank, kernel_size, stride, padding, dilation, ceil_mode);
+        if (candidate.out_h == shape.out_h && candidate.out_w == shape.out_w) {
+          shape = candidate;
+          matched = true;
+          break;
+        }
+      } catch (py::value_error& e) {  // e.g. a window only ceil mode fits: try the other mode first
+        if (!first_error) first_error = e;
+      }
+    }
+    if (!matched) {
+      if (first_error) throw *first_error;
       raise_value({op, "grad_y"}, "has shape " + g.shape_str() +
                                       ", which these pooling parameters do not give for input_shape; pass the "
                                       "forward call's kernel_size, stride, padding and dilation");
     }
-    shape = floor_fits ? floor : ceil;
+  } else if (!default_window) {
+    raise_value({op, "kernel_size"}, "is needed with stride, padding or dilation; pass the forward call's window");
   } else if (g.cuda) {
     raise_value({op, "kernel_size"}, "is needed for CuPy arrays (the GPU gathers gradients window by window, "
                                      "deterministically); pass the forward call's kernel_size, stride, padding "
