@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from tqdm import tqdm
 
-from . import conv1d, report, targets, timing
-from .harness import Result, measure_case, series_sums
-from .machine import collect_facts, measure_peaks
+from . import conv1d, conv2d, frontend, pool, report, targets, timing
+from .harness import BenchCase, Result, Roofs, measure_case, series_sums
+from .machine import KERNEL_OPS, collect_facts, measure_bandwidth, measure_peaks
 from .noise import NoiseGuard
 from .optional_torch import INSTALL_HINT, load_torch
-from .workloads import GROUP_TITLES, GROUPS, conv1d_workloads
+from .workloads import BANDWIDTH_GROUPS, GROUP_TITLES, GROUPS, Conv1dShape, Conv2dShape, PoolShape, Workload, workloads
 
 DESCRIPTION = f"""\
 Benchmarks ictus' CPU kernels against torch (measured in the same run) on shapes from
@@ -24,31 +26,80 @@ beat-tracking networks, and prints markdown tables to stdout:
 
   shape | impl | median ms | GFLOP/s | % of peak | x vs torch | threads
 
-one table per op and direction (forward; forward + backward with grad input, weight and bias),
-then the performance targets with the measured numbers. Progress goes to stderr.
+one table per op and direction (forward; forward + backward with grad input, weight and bias;
+max-pool: forward, forward with indices, backward), then the performance targets with the
+measured numbers. Progress goes to stderr.
 
-workload groups (conv1d, float32, padding 'same'):
+workload groups (float32; conv1d padding 'same'):
   a  {GROUP_TITLES['a']}; T=3000 and T=30000 (--quick: T=3000),
      a row per dilation and a "sum of 11 dilations" row
   b  {GROUP_TITLES['b']}; dilations 1, 8, 64
   c  {GROUP_TITLES['c']}
+  d  {GROUP_TITLES['d']} (--quick: N=1):
+     conv2d 1->16 3x3, max_pool2d (1,3), conv2d 16->16 3x3, max_pool2d (1,3), conv2d 16->16 1x8
+     ('valid'), each alone and as one chain row (forward; forward + backward)
+  e  {GROUP_TITLES['e']}
+  f  {GROUP_TITLES['f']}
 
-% of peak is against the fp32 FMA peak measured at the start for each thread count; x vs torch is
-torch ms / ictus ms (> 1: ictus is faster). On a shared machine, rows during which other processes
-used CPU are retried and, if that persists, marked with a dagger.
+% of peak is against the fp32 FMA peak measured at the start for each thread count. Max-pool rows
+are memory-bound and report GB/s (bytes read + written) and % of BW, against a 1-thread copy
+bandwidth measured at the start (directions: fwd without indices, fwd+idx, bwd alone). x vs torch
+is torch ms / ictus ms (> 1: ictus is faster). On a shared machine, rows during which other
+processes used CPU are retried and, if that persists, marked with a dagger.
 """
 
 EPILOG = f"""\
 examples:
   python -m ictus.bench                        # everything at 1 and 2 threads (~5 min)
-  python -m ictus.bench --quick                # fewer samples, T=3000 only (< 1 min)
+  python -m ictus.bench --quick                # fewer samples, T=3000 and N=1 only (~1.5 min)
   python -m ictus.bench --groups c --threads 2 --json c.json
+  python -m ictus.bench --groups d,f --threads 1  # the CNN front end and the max-pools
   python -m ictus.bench --markdown benchmarks/RESULTS.md.new
 
 torch rows need torch ({INSTALL_HINT}); without it they read '-'.
 """
 
-TITLES = {(conv1d.OP, d): f"{conv1d.OP}, {conv1d.DIRECTION_TITLES[d]}" for d in conv1d.DIRECTIONS}
+TITLES = {
+    **{(conv1d.OP, d): f"{conv1d.OP}, {conv1d.DIRECTION_TITLES[d]}" for d in conv1d.DIRECTIONS},
+    **{(conv2d.OP, d): f"{conv2d.OP}, {conv2d.DIRECTION_TITLES[d]}" for d in conv2d.DIRECTIONS},
+    **{(frontend.OP, d): f"CNN front-end chain (conv, pool, conv, pool, conv), {frontend.DIRECTION_TITLES[d]}"
+       for d in frontend.DIRECTIONS},
+    **{(op, d): f"{op} (memory-bound: GB/s), {pool.DIRECTION_TITLES[d]}"
+       for op in ("max_pool2d", "max_pool1d") for d in pool.DIRECTIONS},
+}
+# The kernels named in the header, per op module that a run uses.
+_KERNEL_OPS = {"conv1d": KERNEL_OPS, "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"),
+               "pool": ("max_pool2d_fwd", "max_pool2d_bwd", "max_pool1d_fwd", "max_pool1d_bwd")}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One shape: a case per direction (built when it runs), each timed at every thread count."""
+
+    shape: Workload
+    directions: tuple[str, ...]
+    make: Callable[[str, ModuleType | None], BenchCase]
+
+    @property
+    def series(self) -> str | None:
+        return self.shape.series if isinstance(self.shape, Conv1dShape) else None
+
+
+def _job(shape: Workload) -> Job:
+    if isinstance(shape, Conv1dShape):
+        return Job(shape, conv1d.DIRECTIONS, functools.partial(conv1d.make_case, shape))
+    if isinstance(shape, Conv2dShape):
+        return Job(shape, conv2d.DIRECTIONS, functools.partial(conv2d.make_case, shape))
+    if isinstance(shape, PoolShape):
+        return Job(shape, pool.DIRECTIONS, functools.partial(pool.make_case, shape))
+    return Job(shape, frontend.DIRECTIONS, functools.partial(frontend.make_case, shape))
+
+
+def _kernel_ops(groups: tuple[str, ...]) -> tuple[str, ...]:
+    modules = ((["conv1d"] if {"a", "b", "c"} & set(groups) else [])
+               + (["conv2d"] if {"d", "e"} & set(groups) else [])
+               + (["pool"] if {"d", "f"} & set(groups) else []))
+    return tuple(op for m in modules for op in _KERNEL_OPS[m])
 
 
 def _int_list(text: str) -> list[int]:
@@ -78,7 +129,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--groups", type=_group_list, default=GROUPS, metavar="LIST",
                    help=f"comma list of workload groups to run (default: {','.join(GROUPS)})")
     p.add_argument("--quick", action="store_true",
-                   help="fewer samples per row and T=3000 only for group a (under a minute)")
+                   help="fewer samples per row, T=3000 only for group a and N=1 only for group d "
+                        "(about 1.5 minutes for everything)")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write every row (with sample counts and contention flags), the machine "
                         "header and the targets as JSON")
@@ -94,25 +146,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _run_rows(args: argparse.Namespace, torch: ModuleType | None, peaks: dict[int, float | None],
+def _run_rows(args: argparse.Namespace, torch: ModuleType | None, roofs: dict[int, Roofs],
               policy: timing.TimingPolicy, guard: NoiseGuard) -> list[Result]:
-    shapes = conv1d_workloads(args.groups, args.quick)
+    jobs = [_job(shape) for shape in workloads(args.groups, args.quick)]
+    peaks = {n: r.peak_gflops for n, r in roofs.items()}
     results: list[Result] = []
-    total = len(shapes) * len(conv1d.DIRECTIONS) * len(args.threads)
-    with tqdm(total=total, file=sys.stderr, unit="row", dynamic_ncols=True, desc=conv1d.OP) as bar:
+    total = sum(len(job.directions) for job in jobs) * len(args.threads)
+    with tqdm(total=total, file=sys.stderr, unit="row", dynamic_ncols=True, desc="rows") as bar:
         guard.log = lambda msg: bar.write(f"  {msg}", file=sys.stderr)
-        for i, shape in enumerate(shapes):
-            for direction in conv1d.DIRECTIONS:
+        for i, job in enumerate(jobs):
+            for direction in job.directions:
                 # One set of buffers per shape and direction; the thread count changes under it.
-                case = conv1d.make_case(shape, direction, torch)
+                case = job.make(direction, torch)
                 for n in args.threads:
-                    bar.set_postfix_str(f"{shape.label} {direction} {n}T")
-                    results += measure_case(case, n, peaks[n], policy, guard, torch)
+                    bar.set_postfix_str(f"{case.op} {case.label} {direction} {n}T")
+                    results += measure_case(case, n, roofs[n], policy, guard, torch)
                     bar.update()
                 del case  # frees its buffers before the next case allocates its own
-            last_of_series = i + 1 == len(shapes) or shapes[i + 1].series != shape.series
-            if shape.series and last_of_series:
-                results += series_sums(results, shape.series, peaks)
+            last_of_series = i + 1 == len(jobs) or jobs[i + 1].series != job.series
+            if job.series and last_of_series:
+                results += series_sums(results, job.series, peaks)
     return results
 
 
@@ -135,16 +188,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"measuring the fp32 FMA peak at {','.join(map(str, args.threads))} thread(s)...",
           file=sys.stderr, flush=True)
-    facts = collect_facts(torch, torch_note, args.threads)
+    facts = collect_facts(torch, torch_note, args.threads, _kernel_ops(args.groups))
     facts.peaks = measure_peaks(args.threads, guard, repeats=2 if args.quick else 3)
-    peaks: dict[int, float | None] = {n: p.gflops for n, p in facts.peaks.items()}
+    if set(BANDWIDTH_GROUPS) & set(args.groups):
+        print("measuring the 1-thread copy bandwidth...", file=sys.stderr, flush=True)
+        facts.bandwidth = measure_bandwidth(guard)
+    bandwidth = facts.bandwidth.gbps if facts.bandwidth else None
+    # The copy bandwidth is a 1-thread figure; every thread count's rows are compared with it.
+    roofs = {n: Roofs(p.gflops, bandwidth) for n, p in facts.peaks.items()}
 
-    results = _run_rows(args, torch, peaks, policy, guard)
+    results = _run_rows(args, torch, roofs, policy, guard)
     goals = targets.evaluate(results)
     runtime = time.monotonic() - t0
 
     command = "python -m ictus.bench" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    text = (report.header(facts, command, policy, torch_note)
+    ops = dict.fromkeys(r.op for r in results)
+    text = (report.header(facts, command, policy, torch_note, ops)
             + report.tables(results, TITLES, torch_missing=torch is None)
             + targets.format_targets(goals)
             + report.footer(results, runtime))

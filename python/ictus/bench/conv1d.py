@@ -13,7 +13,6 @@ called the way torch users call it, allocating its outputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -21,48 +20,14 @@ import numpy as np
 
 import ictus
 
-from .harness import Impl
+from .harness import Case, Impl
+from .optional_torch import conv_backend
 from .workloads import Conv1dShape
 
 OP = "conv1d"
 DIRECTIONS = ("fwd", "fwd+bwd")
 DIRECTION_TITLES = {"fwd": "forward", "fwd+bwd": "forward + backward (grad input, weight, bias)"}
 _FLOP_FACTOR = {"fwd": 1, "fwd+bwd": 3}
-MISMATCH_TOL = 1e-3  # max |ictus - torch| / max |torch| per output; fp32 sums over T*N stay far below
-
-
-@dataclass(frozen=True)
-class Case:
-    """One table row to time (see harness.BenchCase)."""
-
-    shape: Conv1dShape
-    direction: str
-    flop: int
-    impls: tuple[Impl, ...]
-    op: str = OP
-    tolerance: float = MISMATCH_TOL
-
-    @property
-    def group(self) -> str:
-        return self.shape.group
-
-    @property
-    def label(self) -> str:
-        return self.shape.label
-
-    @property
-    def series(self) -> str | None:
-        return self.shape.series
-
-    def check(self) -> float | None:
-        """max over outputs of max|ictus - torch| / max|torch|; None without torch. One call each."""
-        by_name = {impl.name: impl for impl in self.impls}
-        if "torch" not in by_name:
-            return None
-        got = [np.array(a, copy=True) for a in by_name["ictus"].run()]  # copy: the buffers get reused
-        ref = [t.detach().numpy() for t in by_name["torch"].run()]
-        return max(float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-30))
-                   for g, r in zip(got, ref, strict=True))
 
 
 def flop(shape: Conv1dShape, direction: str) -> int:
@@ -100,15 +65,6 @@ def _ictus_impl(shape: Conv1dShape, direction: str, x: np.ndarray, w: np.ndarray
     return Impl("ictus", ictus_kernels(direction), run)
 
 
-def _torch_backend(torch: ModuleType, x: Any, w: Any, pad: int, d: int) -> str:
-    """torch's conv backend for these arguments (Mkldnn, Slow2d, ...): a private API, so best effort."""
-    try:
-        backend = torch._C._select_conv_backend(x, w, None, [1], [pad], [d], False, [0], 1, None)
-        return str(backend).split(".")[-1]
-    except Exception:  # private API: any failure just means "unknown"
-        return "?"
-
-
 def _torch_impl(torch: ModuleType, shape: Conv1dShape, direction: str, x: np.ndarray, w: np.ndarray,
                 b: np.ndarray) -> Impl:
     conv = torch.nn.functional.conv1d
@@ -117,7 +73,7 @@ def _torch_impl(torch: ModuleType, shape: Conv1dShape, direction: str, x: np.nda
     need_grad = direction == "fwd+bwd"
     # Copies, so the two libraries do not share input memory.
     xt, wt, bt = (torch.from_numpy(a.copy()).requires_grad_(need_grad) for a in (x, w, b))
-    kernel = _torch_backend(torch, xt, wt, pad, d)
+    kernel = conv_backend(torch, xt, wt, stride=[1], padding=[pad], dilation=[d])
     if direction == "fwd":
         def run() -> Sequence[Any]:
             return (conv(xt, wt, bt, padding=pad, dilation=d),)  # no input requires grad: no graph
@@ -136,5 +92,6 @@ def make_case(shape: Conv1dShape, direction: str, torch: ModuleType | None, seed
     impls = [_ictus_impl(shape, direction, x, w, b)]
     if torch is not None:
         impls.append(_torch_impl(torch, shape, direction, x, w, b))
-    return Case(shape, direction, flop(shape, direction), tuple(impls))
+    return Case(OP, shape.group, shape.label, direction, tuple(impls), flop=flop(shape, direction),
+                series=shape.series)
 

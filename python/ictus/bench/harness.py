@@ -1,9 +1,11 @@
 """The one harness every op's benchmark goes through: a row is (shape, direction, threads).
 
-A case (conv1d.Case, and later cases of other ops) gives the row's implementations; the harness
-sets both libraries' thread counts, checks once that ictus agrees with torch, times them
-interleaved under the noise guard, and turns the medians into Results: GFLOP/s, % of the peak
-measured for that thread count, and x vs torch (torch ms / ictus ms, > 1 means ictus is faster).
+A case (harness.Case, built by conv1d.py, conv2d.py, pool.py, frontend.py) gives the row's
+implementations; the harness sets both libraries' thread counts, checks once that ictus agrees
+with torch, times them interleaved under the noise guard, and turns the medians into Results:
+GFLOP/s and % of the peak measured for that thread count for compute-bound rows, GB/s and % of
+the measured copy bandwidth for memory-bound ones (a case with bytes but no FLOPs: max-pool), and
+x vs torch (torch ms / ictus ms, > 1 means ictus is faster).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, Protocol
+
+import numpy as np
 
 import ictus
 
@@ -45,7 +49,13 @@ class BenchCase(Protocol):
     def direction(self) -> str: ...
 
     @property
-    def flop(self) -> int: ...
+    def flop(self) -> int: ...  # 0 for memory-bound rows
+
+    @property
+    def bytes(self) -> int: ...  # bytes read + written; reported instead of FLOPs when flop is 0
+
+    @property
+    def heavy(self) -> bool: ...  # long calls: timed with the policy's fewer samples
 
     @property
     def impls(self) -> tuple[Impl, ...]: ...
@@ -55,6 +65,54 @@ class BenchCase(Protocol):
 
     def check(self) -> float | None:
         """Largest relative difference between ictus' and torch's outputs (None: no reference)."""
+
+
+MISMATCH_TOL = 1e-3  # max |ictus - torch| / max |torch| per output; fp32 sums over T*N stay far below
+
+
+def max_rel_diff(got: Sequence[Any], ref: Sequence[Any]) -> float:
+    """max over outputs of max|got - ref| / max|ref|; integer outputs (indices) must match exactly
+    (any difference counts 1.0). Arrays are NumPy arrays or torch tensors (CPU)."""
+    errs = []
+    for g, r in zip(got, ref, strict=True):
+        g, r = np.asarray(g), np.asarray(r.detach() if hasattr(r, "detach") else r)
+        if np.issubdtype(r.dtype, np.integer):
+            errs.append(0.0 if np.array_equal(g, r) else 1.0)
+        else:
+            errs.append(float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-30)))
+    return max(errs)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One table row to time (a BenchCase): what the op modules build."""
+
+    op: str
+    group: str
+    label: str
+    direction: str
+    impls: tuple[Impl, ...]
+    flop: int = 0
+    bytes: int = 0
+    series: str | None = None
+    heavy: bool = False
+    tolerance: float = MISMATCH_TOL
+
+    def check(self) -> float | None:
+        """max_rel_diff of ictus' outputs against torch's; None without torch. One call each."""
+        by_name = {impl.name: impl for impl in self.impls}
+        if "torch" not in by_name:
+            return None
+        got = [np.array(a, copy=True) for a in by_name["ictus"].run()]  # copy: the buffers get reused
+        return max_rel_diff(got, by_name["torch"].run())
+
+
+@dataclass(frozen=True)
+class Roofs:
+    """What a row's rate is compared with at its thread count (None: not measured)."""
+
+    peak_gflops: float | None
+    bandwidth_gbps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +128,7 @@ class Result:
     median_ms: float
     samples: int
     flop: int
-    gflops: float
+    gflops: float | None  # None on memory-bound rows (no FLOPs)
     pct_peak: float | None
     x_vs_torch: float | None  # torch ms / ictus ms (1.0 on torch rows); None without torch
     contended: bool  # other processes kept using CPU while this row ran (after retries)
@@ -79,6 +137,13 @@ class Result:
     max_rel_err: float | None = None  # ictus rows: vs torch's outputs
     mismatch: bool = False  # max_rel_err above the case's tolerance: the timing is of a wrong result
     is_sum: bool = False  # a series' sum of per-layer medians
+    bytes: int = 0  # memory-bound rows: bytes read + written per call
+    gbps: float | None = None  # bytes / time
+    pct_bw: float | None = None  # of the measured copy bandwidth
+
+    @property
+    def memory_bound(self) -> bool:
+        return self.flop == 0 and self.bytes > 0
 
 
 def set_threads(torch: ModuleType | None, n: int) -> None:
@@ -96,9 +161,15 @@ def _x_vs_torch(medians: dict[str, float], impl: str) -> float | None:
     return medians["torch"] / medians[impl] if "torch" in medians else None
 
 
-def measure_case(case: BenchCase, threads: int, peak: float | None, policy: TimingPolicy,
+def _pct(rate: float | None, roof: float | None) -> float | None:
+    return 100 * rate / roof if rate is not None and roof else None
+
+
+def measure_case(case: BenchCase, threads: int, roofs: Roofs, policy: TimingPolicy,
                  guard: NoiseGuard, torch: ModuleType | None) -> list[Result]:
     set_threads(torch, threads)
+    if case.heavy:
+        policy = replace(policy, min_runs=min(policy.min_runs, policy.heavy_min_runs))
     err = case.check()  # also a first call of each impl, outside the timed region
     what = f"{case.op} {case.label} {case.direction} {threads}T"
     got = guard.run(lambda: time_interleaved({i.name: i.run for i in case.impls}, policy), what)
@@ -106,15 +177,17 @@ def measure_case(case: BenchCase, threads: int, peak: float | None, policy: Timi
     results = []
     for impl in case.impls:
         ms = medians[impl.name]
-        rate = gflops(case.flop, ms)
+        rate = gflops(case.flop, ms) if case.flop else None
+        gbps = case.bytes / (ms * 1e-3) / 1e9 if case.bytes else None
         results.append(Result(
             op=case.op, group=case.group, shape=case.label, series=case.series,
             direction=case.direction, threads=threads, impl=impl.name, kernel=impl.kernel,
             median_ms=ms, samples=len(got.value[impl.name]), flop=case.flop, gflops=rate,
-            pct_peak=100 * rate / peak if peak else None, x_vs_torch=_x_vs_torch(medians, impl.name),
+            pct_peak=_pct(rate, roofs.peak_gflops), x_vs_torch=_x_vs_torch(medians, impl.name),
             contended=got.contended, others_cpu=got.others_cpu, retries=got.retries,
             max_rel_err=err if impl.name == "ictus" else None,
-            mismatch=impl.name == "ictus" and err is not None and err > case.tolerance))
+            mismatch=impl.name == "ictus" and err is not None and err > case.tolerance,
+            bytes=case.bytes, gbps=gbps, pct_bw=_pct(gbps, roofs.bandwidth_gbps)))
     return results
 
 

@@ -1,18 +1,20 @@
 """The report: a machine header, one markdown table per op and direction, and the JSON dump.
 
 Table columns (CONVENTIONS habit 7): shape | impl | median ms | GFLOP/s | % of peak | x vs torch |
-threads. x vs torch = torch ms / ictus ms, so > 1 means ictus is faster. A † after the time marks
-a row during which other processes kept using CPU (after retries): treat it as a lower bound.
+threads; memory-bound tables (max-pool) have GB/s | % of BW in place of GFLOP/s | % of peak.
+x vs torch = torch ms / ictus ms, so > 1 means ictus is faster. A † after the time marks a row
+during which other processes kept using CPU (after retries): treat it as a lower bound.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from .frontend import OP as FRONT_END_OP
 from .harness import Result
-from .machine import MachineFacts
+from .machine import BANDWIDTH_MIB, Bandwidth, MachineFacts
 from .timing import TimingPolicy
 
 CONTENDED_MARK = "†"
@@ -39,7 +41,8 @@ def fmt_pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}%"
 
 
-def header(facts: MachineFacts, command: str, policy: TimingPolicy, torch_note: str) -> str:
+def header(facts: MachineFacts, command: str, policy: TimingPolicy, torch_note: str,
+           ops: Collection[str] = ("conv1d",)) -> str:
     peaks = "; ".join(f"{n} thread{'s' if n > 1 else ''}: {fmt(p.gflops)} GFLOP/s"
                       + (f" {CONTENDED_MARK}" if p.contended else "") for n, p in facts.peaks.items())
     kernels = ", ".join(f"{op} -> `{name}`" for op, name in facts.kernels.items())
@@ -48,6 +51,7 @@ def header(facts: MachineFacts, command: str, policy: TimingPolicy, torch_note: 
         ("CPU", f"{facts.cpu_model}; {facts.logical_cpus} logical CPUs, {facts.usable_cpus} usable"),
         ("ictus", f"{facts.ictus_version}, ISA {facts.isa}; kernels: {kernels}"),
         (f"fp32 FMA peak ({facts.isa}, measured now)", peaks),
+        *([("copy bandwidth (measured now)", _bandwidth(facts.bandwidth))] if facts.bandwidth else []),
         ("torch", facts.torch),
         ("threads", ", ".join(map(str, facts.threads)) + " (ictus.set_num_threads and torch.set_num_threads)"),
         ("Python / NumPy", f"{facts.python} / {facts.numpy}"),
@@ -56,28 +60,57 @@ def header(facts: MachineFacts, command: str, policy: TimingPolicy, torch_note: 
     ]
     lines = ["# ictus benchmarks", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
-    lines += ["", _method(policy, with_torch=not torch_note)]
+    lines += ["", _method(policy, with_torch=not torch_note, ops=ops)]
     if torch_note:
         lines += ["", f"**Note:** {torch_note}."]
     return "\n".join(lines) + "\n"
 
 
-def _method(policy: TimingPolicy, with_torch: bool) -> str:
+def _bandwidth(bw: Bandwidth) -> str:
+    return (f"1-thread copy bandwidth (read + write bytes): {fmt(bw.gbps)} GB/s"
+            + (f" {CONTENDED_MARK}" if bw.contended else "")
+            + f" (np.copyto of {BANDWIDTH_MIB} MiB float32 into a touched buffer, best of 3)")
+
+
+def _method(policy: TimingPolicy, with_torch: bool, ops: Collection[str] = ("conv1d",)) -> str:
+    """The method paragraph; its conv1d sentences as before, one more per other kind of row run."""
     blocks = (f"ictus and torch sampled in {policy.blocks} alternating blocks each so both see the same "
               f"machine" if with_torch else f"sampled in {policy.blocks} blocks")
-    return (f"Method: float32, contiguous NCW, padding 'same', with bias. Per row and implementation: "
+    conv1d = "conv1d" in ops
+    layout = "contiguous NCW, padding 'same', " if conv1d else ""
+    text = (f"Method: float32, {layout}with bias. Per row and implementation: "
             f"warm-up, then the median of >= {policy.min_runs} calls and >= {policy.min_time_s:g} s of "
             f"samples (time.perf_counter), {blocks}. ictus writes into preallocated `out=` buffers; torch "
-            f"allocates as its users do. FLOPs: fwd = 2*C_in*C_out*K*T_out*N, fwd+bwd = 3 x fwd "
-            f"(backward = grad input + weight + bias, grad_y = ones). % of peak is against the FMA "
-            f"peak above for the row's thread count (FLOPs are nominal: where the dilated kernel spans "
-            f"most of T, taps in the padding are skipped, so large dilations can pass 100%). "
-            f"x vs torch = torch ms / ictus ms. "
-            f"{CONTENDED_MARK}: other processes used CPU during the row even after retries.")
+            f"allocates as its users do. ")
+    if conv1d:
+        text += ("FLOPs: fwd = 2*C_in*C_out*K*T_out*N, fwd+bwd = 3 x fwd "
+                 "(backward = grad input + weight + bias, grad_y = ones). % of peak is against the FMA "
+                 "peak above for the row's thread count (FLOPs are nominal: where the dilated kernel spans "
+                 "most of T, taps in the padding are skipped, so large dilations can pass 100%). ")
+    else:
+        text += "% of peak is against the FMA peak above for the row's thread count. "
+    text += (f"x vs torch = torch ms / ictus ms. "
+             f"{CONTENDED_MARK}: other processes used CPU during the row even after retries.")
+    if {"conv2d", FRONT_END_OP} & set(ops):
+        text += (" conv2d and the front-end chain: contiguous NCHW, stride 1, padding as the row says, "
+                 "grad_y = ones; FLOPs fwd = 2*C_in*C_out*KH*KW*H_out*W_out*N, fwd+bwd = 3 x fwd, 2 x fwd "
+                 "for a network's first layer (no input gradient); the chain counts its convolutions "
+                 "only (pools not counted).")
+    if {"max_pool1d", "max_pool2d"} & set(ops):
+        text += (" Max-pool rows are memory-bound: GB/s = (bytes read + bytes written) / time, counting "
+                 "x and y (fwd), x, y and the int64 indices (fwd+idx), grad_y, the indices and grad_x "
+                 "(bwd); % of BW is against the 1-thread copy bandwidth above at every thread count "
+                 "(2-thread rows can pass 100%).")
+    if {FRONT_END_OP, "max_pool1d", "max_pool2d"} & set(ops):
+        text += (f" Rows of group d at N=8 and of group f, whose calls take up to a second, take "
+                 f">= {policy.heavy_min_runs} calls.")
+    return text
 
 
-def _table_keys(results: Sequence[Result]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys((r.op, r.direction) for r in results))
+def _table_keys(results: Sequence[Result], titles: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
+    """In the order of `titles`; tables without a title after them, in measurement order."""
+    present = dict.fromkeys((r.op, r.direction) for r in results)
+    return [k for k in titles if k in present] + [k for k in present if k not in titles]
 
 
 def _row(r: Result) -> str:
@@ -86,16 +119,19 @@ def _row(r: Result) -> str:
     if r.mismatch:
         impl += f" **MISMATCH vs torch: rel err {r.max_rel_err:.1e}**"
     ms = fmt(r.median_ms) + (f" {CONTENDED_MARK}" if r.contended else "")
-    return (f"| {shape} | {impl} | {ms} | {fmt(r.gflops)} | {fmt_pct(r.pct_peak)} | "
+    rate, pct = (r.gbps, r.pct_bw) if r.memory_bound else (r.gflops, r.pct_peak)
+    return (f"| {shape} | {impl} | {ms} | {fmt(rate)} | {fmt_pct(pct)} | "
             f"{fmt_x(r.x_vs_torch)} | {r.threads} |")
 
 
 def tables(results: Sequence[Result], titles: dict[tuple[str, str], str], torch_missing: bool) -> str:
-    """One markdown table per (op, direction), rows in measurement order."""
+    """One markdown table per (op, direction) in the order of `titles`, rows in measurement order."""
     out = []
-    for key in _table_keys(results):
+    for key in _table_keys(results, titles):
+        memory_bound = any(r.memory_bound for r in results if (r.op, r.direction) == key)
+        rate, roof = ("GB/s", "% of BW") if memory_bound else ("GFLOP/s", "% of peak")
         out += ["", f"## {titles.get(key, ' '.join(key))}", "",
-                "| shape | impl | median ms | GFLOP/s | % of peak | x vs torch | threads |",
+                f"| shape | impl | median ms | {rate} | {roof} | x vs torch | threads |",
                 "|---|---|---|---|---|---|---|"]
         for r in results:
             if (r.op, r.direction) != key:

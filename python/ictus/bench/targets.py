@@ -4,17 +4,22 @@
       fwd+bwd >= 3x torch.
   (b), (c) >= 1.3x torch on every row; (c) fwd >= 70% of peak.
   2 threads never slower than 1 (ictus, every row); (c) 2 threads >= 1.8x 1 thread.
+  (d) the front-end chain, N=1 T=3000, 1 thread: fwd >= 5x torch, fwd+bwd >= 4x torch.
+  (e) >= 1.3x torch and >= 60% of peak on every row.
+  (f) max_pool2d (1,3) forward (with and without indices), 1 thread: >= 10x torch and >= 60% of
+      the measured copy bandwidth.
 A target reads "n/a" when the run did not measure what it needs (group not run, no torch, no
-1- and 2-thread pair).
+1- and 2-thread pair, no bandwidth).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from .frontend import OP as FRONT_END_OP
 from .harness import Result
 from .report import CONTENDED_MARK, fmt_pct, fmt_x
-from .workloads import tcn_series_label
+from .workloads import FrontEndShape, tcn_series_label
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,20 @@ def _contended_note(rows: Sequence[Result]) -> str:
     return f" ({CONTENDED_MARK} contended rows involved)" if any(r.contended for r in rows) else ""
 
 
-def _short(r: Result) -> str:
-    """'d=8 @1T' for a row of a group whose shapes differ only in the last field."""
-    return f"{r.shape.rsplit(' ', 1)[-1]} @{r.threads}T"
+def _distinct(shapes: Sequence[str]) -> dict[str, str]:
+    """Each shape label without the words all of them share at the start and at the end
+    ('N=8 C=64 K=3 T=4096 d=8' -> 'd=8' among the (b) rows); a lone label keeps its last word."""
+    unique = list(dict.fromkeys(shapes))
+    words = [s.split(" ") for s in unique]
+    if len(words) == 1:
+        return {unique[0]: words[0][-1]}
+    lead = 0
+    while all(len(w) > lead + 1 and w[lead] == words[0][lead] for w in words):
+        lead += 1
+    trail = 0
+    while all(len(w) > lead + trail + 1 and w[-1 - trail] == words[0][-1 - trail] for w in words):
+        trail += 1
+    return {s: " ".join(w[lead:len(w) - trail]) for s, w in zip(unique, words, strict=True)}
 
 
 def _tcn_sum_target(results: Sequence[Result], direction: str, min_pct: float | None) -> Target:
@@ -56,44 +72,88 @@ def _tcn_sum_target(results: Sequence[Result], direction: str, min_pct: float | 
     return Target(name, goal, measured, met)
 
 
-def _every_row_target(results: Sequence[Result], group: str, direction: str, name: str, goal: str,
-                      value: Callable[[Result], float | None], show: Callable[[float | None], str],
+def _every_row_target(results: Sequence[Result], group: str, directions: tuple[str, ...], name: str,
+                      goal: str, value: Callable[[Result], float | None], show: Callable[[float | None], str],
                       ok: Callable[[float], bool]) -> Target:
-    rows = _ictus(results, group=group, direction=direction, is_sum=False)
+    rows = [r for d in directions for r in _ictus(results, group=group, direction=d, is_sum=False)]
     values = [(r, value(r)) for r in rows]
     if not rows or any(v is None for _, v in values):
         why = "not measured" if not rows else "no torch to compare with"
         return Target(name, goal, why, None)
-    measured = ", ".join(f"{_short(r)} {show(v)}" for r, v in values) + _contended_note(rows)
+    short = _distinct([r.shape for r in rows])
+    measured = ", ".join(f"{short[r.shape]}{f' {r.direction}' if len(directions) > 1 else ''} "
+                         f"@{r.threads}T {show(v)}" for r, v in values) + _contended_note(rows)
     return Target(name, goal, measured, all(ok(v) for _, v in values if v is not None))
 
 
-def _speedups(results: Sequence[Result]) -> dict[tuple[str, str, str], tuple[float, Result, Result]]:
-    """(group, shape, direction) -> (ictus 1-thread ms / 2-thread ms, the 1T row, the 2T row)."""
-    rows = {(r.group, r.shape, r.direction, r.threads): r for r in results if r.impl == "ictus"}
+def _front_end_target(results: Sequence[Result], direction: str, min_x: float) -> Target:
+    name = f"(d) front end N=1 T=3000, {direction}, 1 thread"
+    goal = f">= {min_x:g}x torch"
+    rows = [r for r in _ictus(results, group="d", direction=direction, shape=FrontEndShape(1).label)
+            if r.op == FRONT_END_OP]
+    one = [r for r in rows if r.threads == 1]
+    if not one:
+        return Target(name, goal, "not measured (needs group d and 1 thread)", None)
+    r = one[0]
+    measured = f"{fmt_x(r.x_vs_torch)} torch, {fmt_pct(r.pct_peak)} of peak" + _contended_note(one)
+    others = [f"{q.threads} threads: {fmt_x(q.x_vs_torch)} torch, {fmt_pct(q.pct_peak)} of peak"
+              for q in rows if q.threads != 1]
+    if r.x_vs_torch is None:
+        return Target(name, goal, measured + "; no torch to compare with", None, others)
+    return Target(name, goal, measured, r.x_vs_torch >= min_x, others)
+
+
+def _pool_target(results: Sequence[Result], min_x: float, min_pct_bw: float) -> Target:
+    name = "(f) max_pool2d (1,3) forward, 1 thread"
+    goal = f">= {min_x:g}x torch and >= {min_pct_bw:g}% of the copy bandwidth"
+    rows = [r for d in ("fwd", "fwd+idx") for r in _ictus(results, group="f", direction=d)
+            if r.op == "max_pool2d" and r.threads == 1]
+    if not rows:
+        return Target(name, goal, "not measured (needs group f and 1 thread)", None)
+    measured = "; ".join(f"{r.direction} {fmt_x(r.x_vs_torch)} torch, {fmt_pct(r.pct_bw)} of BW"
+                         for r in rows) + _contended_note(rows)
+    if any(r.x_vs_torch is None or r.pct_bw is None for r in rows):
+        return Target(name, goal, measured + "; no torch or no bandwidth to compare with", None)
+    met = all((r.x_vs_torch or 0.0) >= min_x and (r.pct_bw or 0.0) >= min_pct_bw for r in rows)
+    return Target(name, goal, measured, met)
+
+
+SpeedupKey = tuple[str, str, str, str]  # group, op, shape, direction
+
+
+def _speedups(results: Sequence[Result]) -> dict[SpeedupKey, tuple[float, Result, Result]]:
+    """(group, op, shape, direction) -> (ictus 1-thread ms / 2-thread ms, the 1T row, the 2T row)."""
+    rows = {(r.group, r.op, r.shape, r.direction, r.threads): r for r in results if r.impl == "ictus"}
     out = {}
-    for (group, shape, direction, threads), r1 in rows.items():
-        r2 = rows.get((group, shape, direction, 2))
+    for (group, op, shape, direction, threads), r1 in rows.items():
+        r2 = rows.get((group, op, shape, direction, 2))
         if threads == 1 and r2 is not None:
-            out[(group, shape, direction)] = (r1.median_ms / r2.median_ms, r1, r2)
+            out[(group, op, shape, direction)] = (r1.median_ms / r2.median_ms, r1, r2)
     return out
 
 
 def _speedup_details(results: Sequence[Result]) -> list[str]:
     """2 vs 1 thread per row group: a series' sum and its per-layer range, or each shape."""
     sp = _speedups(results)
+    ops_per_group: dict[str, set[str]] = {}
+    shapes_per_group: dict[str, list[str]] = {}
+    for g, op, shape, _ in sp:
+        ops_per_group.setdefault(g, set()).add(op)
+        shapes_per_group.setdefault(g, []).append(shape)
+    short = {g: _distinct(shapes) for g, shapes in shapes_per_group.items()}
     lines = []
-    for group, direction in dict.fromkeys((g, d) for g, _, d in sp):
-        entries = [(shape, s, r1) for (g, shape, d), (s, r1, _) in sp.items() if (g, d) == (group, direction)]
+    for group, op, direction in dict.fromkeys((g, o, d) for g, o, _, d in sp):
+        entries = [(shape, s, r1) for (g, o, shape, d), (s, r1, _) in sp.items() if (g, o, d) == (group, op, direction)]
+        what = f"{op} {direction}" if len(ops_per_group[group]) > 1 else direction
         sums = [e for e in entries if e[2].is_sum]
         if sums:
             for shape, s, r1 in sums:
                 layers = [s2 for sh, s2, q in entries if q.series == r1.series and not q.is_sum]
-                lines.append(f"({group}) {shape}, {direction}: {s:.2f}x "
+                lines.append(f"({group}) {shape}, {what}: {s:.2f}x "
                              f"(per layer {min(layers):.2f}x-{max(layers):.2f}x)")
         else:
-            parts = ", ".join(f"{r1.shape.rsplit(' ', 1)[-1]} {s:.2f}x" for _, s, r1 in entries)
-            lines.append(f"({group}) {direction}: {parts}")
+            parts = ", ".join(f"{short[group][shape]} {s:.2f}x" for shape, s, _ in entries)
+            lines.append(f"({group}) {what}: {parts}")
     return lines
 
 
@@ -102,7 +162,7 @@ def _never_slower_target(results: Sequence[Result]) -> Target:
     sp = {k: v for k, v in _speedups(results).items() if not v[1].is_sum}
     if not sp:
         return Target(name, goal, "not measured (needs --threads with 1 and 2)", None)
-    (group, shape, direction), (worst, _, _) = min(sp.items(), key=lambda kv: kv[1][0])
+    (group, _, shape, direction), (worst, _, _) = min(sp.items(), key=lambda kv: kv[1][0])
     involved = [r for _, r1, r2 in sp.values() for r in (r1, r2)]
     measured = f"slowest scaling {worst:.2f}x: ({group}) {shape} {direction}" + _contended_note(involved)
     return Target(name, goal, measured, worst >= 1.0, details=_speedup_details(results))
@@ -110,7 +170,7 @@ def _never_slower_target(results: Sequence[Result]) -> Target:
 
 def _c_scaling_target(results: Sequence[Result]) -> Target:
     name, goal = "(c) 2 threads vs 1 thread (ictus)", ">= 1.8x"
-    sp = [(d, s, r1, r2) for (g, _, d), (s, r1, r2) in _speedups(results).items() if g == "c"]
+    sp = [(d, s, r1, r2) for (g, _, _, d), (s, r1, r2) in _speedups(results).items() if g == "c"]
     if not sp:
         return Target(name, goal, "not measured (needs group c and threads 1 and 2)", None)
     measured = ", ".join(f"{d} {s:.2f}x" for d, s, _, _ in sp) + _contended_note(
@@ -123,11 +183,20 @@ def evaluate(results: Sequence[Result]) -> list[Target]:
     for group in ("b", "c"):
         for direction in ("fwd", "fwd+bwd"):
             targets.append(_every_row_target(
-                results, group, direction, f"({group}) {direction} vs torch", ">= 1.3x torch on every row",
+                results, group, (direction,), f"({group}) {direction} vs torch", ">= 1.3x torch on every row",
                 value=lambda r: r.x_vs_torch, show=fmt_x, ok=lambda v: v >= 1.3))
     targets.append(_every_row_target(
-        results, "c", "fwd", "(c) fwd % of peak", ">= 70% of peak", value=lambda r: r.pct_peak,
+        results, "c", ("fwd",), "(c) fwd % of peak", ">= 70% of peak", value=lambda r: r.pct_peak,
         show=fmt_pct, ok=lambda v: v >= 70.0))
+    targets += [_front_end_target(results, "fwd", 5.0), _front_end_target(results, "fwd+bwd", 4.0)]
+    both = ("fwd", "fwd+bwd")
+    targets += [
+        _every_row_target(results, "e", both, "(e) key-CNN blocks vs torch", ">= 1.3x torch on every row",
+                          value=lambda r: r.x_vs_torch, show=fmt_x, ok=lambda v: v >= 1.3),
+        _every_row_target(results, "e", both, "(e) key-CNN blocks % of peak", ">= 60% of peak on every row",
+                          value=lambda r: r.pct_peak, show=fmt_pct, ok=lambda v: v >= 60.0),
+        _pool_target(results, 10.0, 60.0),
+    ]
     targets += [_never_slower_target(results), _c_scaling_target(results)]
     return targets
 

@@ -34,10 +34,11 @@ class TimingPolicy:
     settle_s: float = 0.025  # sleep before each block: libgomp's ~10 ms spin, with margin
     block_warmup_s: float = 0.003  # untimed calls at the start of each block
     long_call_s: float = 0.02  # calls at least this long skip the per-block warm-up
+    heavy_min_runs: int = 5  # min_runs for rows marked heavy (0.1-1 s calls on N=8 spectrograms)
 
 
 DEFAULT = TimingPolicy()
-QUICK = TimingPolicy(min_runs=5, min_time_s=0.05, blocks=2, warmup_s=0.02)
+QUICK = TimingPolicy(min_runs=5, min_time_s=0.05, blocks=2, warmup_s=0.02, heavy_min_runs=3)
 
 
 def _warm_up(fn: Callable[[], object], seconds: float, min_calls: int) -> float:

@@ -1,11 +1,21 @@
-"""conv1d shapes from real beat-tracking networks (float32, NCW, padding 'same', stride 1).
+"""Shapes from real beat-tracking networks (float32, contiguous NCW / NCHW, stride 1).
 
+conv1d (padding 'same'):
 (a) the beat-tracking TCN (Davies & Boeck 2019; Boeck & Davies 2020): 20 channels, kernel 5,
     11 layers with dilations 1, 2, 4, ..., 1024, one track (N=1) of T frames at 100 frames/s:
     T=3000 is a 30 s excerpt (training), T=30000 a 5 min piece (inference). The whole stack is
     also reported as one "sum of 11 dilations" row, which is what a forward pass costs.
 (b) a wider TCN on a batch: N=8, 64 channels, kernel 3, T=4096, dilations 1, 8 and 64.
 (c) a large layer that should run near the FMA peak: N=16, 256 channels, kernel 3, T=1024, d=4.
+conv2d and max-pool (H is time, W frequency for spectrograms):
+(d) the beat tracker's CNN front end (Davies & Boeck 2019; madmom's model has 16 channels) on
+    T=3000 frames of an 81-bin spectrogram, N=1 and N=8: the input is (N, 1, T+2, 81) so the
+    first 3x3 conv gives T frames; conv 1->16 3x3 -> max-pool (1,3) -> conv 16->16 3x3 ->
+    max-pool (1,3) -> conv 16->16 1x8, padding 'valid' throughout. Each op alone on its own
+    input, and the whole chain as one row.
+(e) key-CNN blocks (N=1, padding 'same'): 24->24 3x3 on 100x105 and 96->96 3x3 on 25x26.
+(f) max-pool alone, memory-bound: max_pool2d (1,3) on (8, 20, 3000, 81) and max_pool1d k=2 on
+    (8, 64, 30000).
 """
 from __future__ import annotations
 
@@ -15,12 +25,23 @@ TCN_DILATIONS = tuple(2**i for i in range(11))  # 1, 2, 4, ..., 1024
 TCN_LENGTHS = (3000, 30000)
 TCN_LENGTHS_QUICK = (3000,)
 
-GROUPS = ("a", "b", "c")
+FRONT_END_T = 3000
+FRONT_END_C = 16
+FRONT_END_BATCHES = (1, 8)
+FRONT_END_BATCHES_QUICK = (1,)
+FRONT_END_POOL = (1, 3)
+FRONT_END_KERNELS = ((3, 3), (3, 3), (1, 8))
+
+GROUPS = ("a", "b", "c", "d", "e", "f")
 GROUP_TITLES = {
     "a": "beat-tracking TCN: N=1 C=20 K=5, dilations 1..1024",
     "b": "wider TCN on a batch: N=8 C=64 K=3 T=4096",
     "c": "large layer: N=16 C=256 K=3 T=1024 d=4",
+    "d": f"beat-tracker CNN front end: C={FRONT_END_C}, T={FRONT_END_T}, 81 bins, N=1 and N=8",
+    "e": "key-CNN blocks: N=1 3x3 'same', C=24 on 100x105 and C=96 on 25x26",
+    "f": "max-pool alone: max_pool2d (1,3) on (8,20,3000,81), max_pool1d k=2 on (8,64,30000)",
 }
+BANDWIDTH_GROUPS = ("d", "f")  # groups with memory-bound (max-pool) rows: they need the bandwidth probe
 
 
 @dataclass(frozen=True)
@@ -66,4 +87,137 @@ def conv1d_workloads(groups: tuple[str, ...], quick: bool) -> list[Conv1dShape]:
         shapes += [Conv1dShape("b", 8, 64, 64, 3, 4096, d) for d in (1, 8, 64)]
     if "c" in groups:
         shapes.append(Conv1dShape("c", 16, 256, 256, 3, 1024, 4))
+    return shapes
+
+
+@dataclass(frozen=True)
+class Conv2dShape:
+    """One conv2d layer: x is (n, c_in, h, w), weight is (c_out, c_in, kh, kw), stride 1."""
+
+    group: str
+    n: int
+    c_in: int
+    c_out: int
+    kh: int
+    kw: int
+    h: int
+    w: int
+    padding: str  # "valid" or "same"
+    input_grad: bool = True  # False: the network's first layer (its input needs no gradient)
+    heavy: bool = False  # long calls: the timing policy's fewer samples
+
+    @property
+    def label(self) -> str:
+        c = f"C={self.c_in}" if self.c_in == self.c_out else f"C={self.c_in}->{self.c_out}"
+        first = "" if self.input_grad else ", first layer"
+        return f"N={self.n} {c} K={self.kh}x{self.kw} on {self.h}x{self.w} {self.padding}{first}"
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        if self.padding == "same":
+            return self.h, self.w
+        return self.h - self.kh + 1, self.w - self.kw + 1
+
+    @property
+    def fwd_flop(self) -> int:
+        """2 * C_in * C_out * KH * KW * H_out * W_out * N."""
+        h_out, w_out = self.out_hw
+        return 2 * self.c_in * self.c_out * self.kh * self.kw * h_out * w_out * self.n
+
+
+@dataclass(frozen=True)
+class PoolShape:
+    """One max-pool: x is (n, c, *size) with size (T,) (max_pool1d) or (H, W) (max_pool2d);
+    stride = kernel, no padding."""
+
+    group: str
+    n: int
+    c: int
+    size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    heavy: bool = False
+
+    @property
+    def op(self) -> str:
+        return f"max_pool{len(self.size)}d"
+
+    @property
+    def label(self) -> str:
+        size = f"T={self.size[0]}" if len(self.size) == 1 else "x".join(map(str, self.size))
+        k = str(self.kernel[0]) if len(self.kernel) == 1 else f"({','.join(map(str, self.kernel))})"
+        return f"N={self.n} C={self.c} {size} k={k}"
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.n, self.c, *self.size)
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        return (self.n, self.c, *(s // k for s, k in zip(self.size, self.kernel, strict=True)))
+
+
+@dataclass(frozen=True)
+class FrontEndShape:
+    """The front-end chain of group d on (n, 1, t + 2, bins)."""
+
+    n: int
+    t: int = FRONT_END_T
+    c: int = FRONT_END_C
+    bins: int = 81
+    group: str = "d"
+
+    @property
+    def heavy(self) -> bool:
+        return self.n > 1
+
+    @property
+    def label(self) -> str:
+        return f"N={self.n} C={self.c} on {self.t + 2}x{self.bins}, 5 ops"
+
+    def layers(self) -> list[Conv2dShape | PoolShape]:
+        """conv, pool, conv, pool, conv, each on the shape its predecessor outputs."""
+        layers: list[Conv2dShape | PoolShape] = []
+        c, h, w = 1, self.t + 2, self.bins
+        for i, (kh, kw) in enumerate(FRONT_END_KERNELS):
+            conv = Conv2dShape(self.group, self.n, c, self.c, kh, kw, h, w, "valid", input_grad=i > 0,
+                               heavy=self.heavy)
+            layers.append(conv)
+            c, (h, w) = self.c, conv.out_hw
+            if i + 1 < len(FRONT_END_KERNELS):
+                pool = PoolShape(self.group, self.n, c, (h, w), FRONT_END_POOL, heavy=self.heavy)
+                layers.append(pool)
+                h, w = pool.y_shape[2:]
+        return layers
+
+    def convs(self) -> list[Conv2dShape]:
+        return [s for s in self.layers() if isinstance(s, Conv2dShape)]
+
+    @property
+    def fwd_flop(self) -> int:
+        """The convolutions' FLOPs (pools not counted)."""
+        return sum(s.fwd_flop for s in self.convs())
+
+    @property
+    def fwd_bwd_flop(self) -> int:
+        """3 x fwd per conv, 2 x fwd for the first (no input gradient)."""
+        return sum((3 if s.input_grad else 2) * s.fwd_flop for s in self.convs())
+
+
+Workload = Conv1dShape | Conv2dShape | PoolShape | FrontEndShape
+
+
+def workloads(groups: tuple[str, ...], quick: bool) -> list[Workload]:
+    """Every shape of the selected groups, in run order (conv1d first, as before)."""
+    shapes: list[Workload] = list(conv1d_workloads(groups, quick))
+    if "d" in groups:
+        for n in FRONT_END_BATCHES_QUICK if quick else FRONT_END_BATCHES:
+            front_end = FrontEndShape(n)
+            shapes += front_end.layers()
+            shapes.append(front_end)
+    if "e" in groups:
+        shapes += [Conv2dShape("e", 1, 24, 24, 3, 3, 100, 105, "same"),
+                   Conv2dShape("e", 1, 96, 96, 3, 3, 25, 26, "same")]
+    if "f" in groups:
+        shapes += [PoolShape("f", 8, 20, (3000, 81), (1, 3), heavy=True),
+                   PoolShape("f", 8, 64, (30000,), (2,), heavy=True)]
     return shapes
