@@ -82,6 +82,18 @@ inline constexpr SimdTiling kPortableTiling = kAvx512Tiling;
 
 namespace {  // internal linkage: ISA-flagged files include this too (no shared inline copies)
 
+// Whether the packed feed tiles the flattened output rows (position f = h * out_length + t) rather
+// than each row on its own: possible when the rows are contiguous, and no lane idles at row ends.
+inline bool flat_tiles(const CorrelateForward& p) {
+  return p.packed_weight != nullptr && p.out_row_stride == p.out_length;
+}
+
+// Tiles of `tile` positions per batch item.
+inline int64_t correlate_tiles(const CorrelateForward& p, int64_t tile) {
+  if (flat_tiles(p)) return (p.out_rows * p.out_length + tile - 1) / tile;
+  return p.out_rows * ((p.out_length + tile - 1) / tile);
+}
+
 // Split `total` into ceil(total / max_block) blocks whose sizes differ by at most one
 // (20 channels with blocks of <= 6 become 5+5+5+5, not 6+6+6+2).
 struct BalancedBlocks {

@@ -10,10 +10,13 @@
 //    run of one tile meeting every weight; taps whose values fall partly into the padding use
 //    masked loads (one mask per tap, shared by all channels), taps that read only padding (or a
 //    padding row) are skipped;
-//  - packed (larger layers): the run's input is first copied tap by tap into a contiguous,
-//    zero-padded buffer [tile][tap][channel][values] and the weights (by the driver) into
-//    [block][tap][channel][M], so the micro-kernel reads two sequential streams (as a GEMM does
-//    with packed panels) instead of one short vector from each of hundreds of rows.
+//  - packed (larger layers, and layers with few input channels, where the direct feed spends
+//    more on each tap's window than on its FMAs): the run's input is first copied tap by tap into
+//    a contiguous, zero-padded buffer [tile][tap][channel][values] and the weights (by the driver)
+//    into [block][tap][channel][M], so the micro-kernel reads two sequential streams (as a GEMM
+//    does with packed panels) instead of one short vector from each of hundreds of rows. When the
+//    output rows are contiguous, tiles run over the flattened rows (flat_tiles in conv.h): a tile
+//    may span row ends, so rows of 26 or 79 positions leave no lane idle.
 #pragma once
 
 #include <cstdint>
@@ -131,9 +134,9 @@ void fwd_block(const CorrelateForward& p, int64_t n, int64_t h, int64_t o0, int6
 }
 
 // Packed micro-kernel: output channels [o0, o0 + M) x nt positions from a packed tile (q_count rows
-// of tile_len values) and the block's packed weights (q_count rows of M).
+// of values, q_stride apart) and the block's packed weights (q_count rows of M).
 template <class S, int M, int V>
-void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t tile_len, const float* w,
+void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t q_stride, const float* w,
                       int64_t q_count, float* out, int64_t nt, int64_t o0) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
@@ -142,7 +145,7 @@ void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t t
   for (int64_t q = 0; q < q_count; ++q) {
     Vec xv[V];
 #pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) xv[v] = S::load(tile_in + q * tile_len + v * W);
+    for (int v = 0; v < V; ++v) xv[v] = S::load(tile_in + q * q_stride + v * W);
 #pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       const Vec wb = S::broadcast(w[q * M + m]);
@@ -162,37 +165,96 @@ inline TileSpot tile_spot(int64_t t, int64_t tiles_per_row, int64_t tile_len) {
   return {t / tiles_per_row, (t % tiles_per_row) * tile_len};
 }
 
+// Packed tiles: tile_len values per (tap, channel) row, rows q_stride = tile_len + W apart, so
+// that a full-vector store may run up to W - 1 values past a row's last lane.
+template <class S>
+constexpr int64_t packed_row_stride(int64_t tile_len) {
+  return tile_len + S::kWidth;
+}
+
+// dst[k] = first[k] for lanes lo <= k < hi and 0 for the other lanes k < len; writes whole
+// vectors, so up to W - 1 zeros land past dst[len - 1].
+template <class S>
+inline void copy_window(float* dst, const float* first, int64_t len, int64_t lo, int64_t hi) {
+  constexpr int W = S::kWidth;
+  for (int64_t k = 0; k < len; k += W) {
+    if (k >= lo && k + W <= hi) {
+      S::store(dst + k, S::load(first + k));
+    } else {
+      S::store(dst + k, S::load_masked(first + k, lane_mask<S>(lo - k, hi - k, 0)));
+    }
+  }
+}
+
 // Copies the input under tiles [first, last) of batch item n into dst as
-// [tile][tap][channel][tile_len], with zeros where a tap reads the padding. Each (tap, channel) is
-// read tile after tile, front to back (a tile at a time from every row took a fifth of the forward
-// time at N=8, C=64, T=4096; this order, about a seventh).
+// [tile][tap][channel][q_stride], with zeros where a tap reads the padding; per-row tiles. Each
+// (tap, channel) is read tile after tile, front to back (a tile at a time from every row took a
+// fifth of the forward time at N=8, C=64, T=4096; this order, about a seventh).
 template <class S>
 void pack_tiles(const CorrelateForward& p, int64_t n, int64_t first, int64_t last, int64_t tile_len,
                 int64_t tiles_per_row, float* dst) {
-  constexpr int W = S::kWidth;
   const CorrelateSource& src = p.src;
   const float* src_n = src.data + n * src.batch_stride;
-  const int64_t tile_stride = src.num_taps * src.channels * tile_len;
+  const int64_t q_stride = packed_row_stride<S>(tile_len);
+  const int64_t tile_stride = src.num_taps * src.channels * q_stride;
   for (int64_t i = 0; i < src.num_taps; ++i) {
     const CorrelateTap tap = src.taps[i];
     for (int64_t c = 0; c < src.channels; ++c) {
-      float* out = dst + (i * src.channels + c) * tile_len;
+      float* out = dst + (i * src.channels + c) * q_stride;
       for (int64_t t = first; t < last; ++t) {
         const TileSpot spot = tile_spot(t, tiles_per_row, tile_len);
-        float* tile_out = out + (t - first) * tile_stride;
         TapWindow win;
-        if (!tap_window(src, src_n, tap, p.row_step, spot.h, spot.t0, tile_len, &win)) {
-          for (int64_t v = 0; v < tile_len; v += W) S::store(tile_out + v, S::zero());
-          continue;
+        if (!tap_window(src, src_n, tap, p.row_step, spot.h, spot.t0, tile_len, &win)) win = {src_n, 0, 0};
+        copy_window<S>(out + (t - first) * tile_stride, win.row + c * src.channel_stride, tile_len, win.lo, win.hi);
+      }
+    }
+  }
+}
+
+// As pack_tiles for flat tiles: tile t covers flattened output positions [t, t + 1) * tile_len
+// (position f is column f % out_length of row f / out_length). Each (tap, channel) is copied in
+// pieces that end at row ends and tile ends, walked with two cursors (no divisions), in order, so
+// that a piece's overrun (zeros) is overwritten by the next piece or lands in the row's slack.
+template <class S>
+void pack_flat_tiles(const CorrelateForward& p, int64_t n, int64_t first, int64_t last, int64_t tile_len,
+                     float* dst) {
+  constexpr int W = S::kWidth;
+  const CorrelateSource& src = p.src;
+  const float* src_n = src.data + n * src.batch_stride;
+  const int64_t q_stride = packed_row_stride<S>(tile_len);
+  const int64_t tile_stride = src.num_taps * src.channels * q_stride;
+  const int64_t total = p.out_rows * p.out_length;
+  const int64_t f_begin = first * tile_len, f_end = total - f_begin < (last - first) * tile_len
+                                                        ? total : f_begin + (last - first) * tile_len;
+  const int64_t h_begin = f_begin / p.out_length, col_begin = f_begin % p.out_length;
+  for (int64_t i = 0; i < src.num_taps; ++i) {
+    const CorrelateTap tap = src.taps[i];
+    for (int64_t c = 0; c < src.channels; ++c) {
+      const float* src_c = src_n + c * src.channel_stride;
+      float* tile_out = dst + (i * src.channels + c) * q_stride;
+      int64_t h = h_begin, col = col_begin, lane = 0;
+      for (int64_t f = f_begin; f < f_end;) {
+        int64_t len = p.out_length - col;
+        if (tile_len - lane < len) len = tile_len - lane;
+        if (f_end - f < len) len = f_end - f;
+        TapWindow win;
+        if (!tap_window(src, src_c, tap, p.row_step, h, col, len, &win)) win = {src_c, 0, 0};
+        copy_window<S>(tile_out + lane, win.row, len, win.lo, win.hi < len ? win.hi : len);
+        f += len;
+        col += len;
+        lane += len;
+        if (col == p.out_length) {
+          col = 0;
+          ++h;
         }
-        const float* in = win.row + c * src.channel_stride;
-        if (win.lo == 0 && win.hi >= tile_len) {
-          for (int64_t v = 0; v < tile_len; v += W) S::store(tile_out + v, S::load(in + v));
-        } else {
-          for (int v = 0; v * W < tile_len; ++v) {
-            S::store(tile_out + v * W, S::load_masked(in + v * W, lane_mask<S>(win.lo, win.hi, v)));
-          }
+        if (lane == tile_len) {
+          lane = 0;
+          tile_out += tile_stride;
         }
+      }
+      // Lanes past the last position: zeros (their outputs are not stored).
+      if (lane > 0) {
+        for (int64_t k = (lane + W - 1) / W * W; k < tile_len; k += W) S::store(tile_out + k, S::zero());
       }
     }
   }
@@ -219,26 +281,32 @@ template <class S, int MMax, int VMax>
 void conv_fwd_simd(const CorrelateForward& p, int64_t begin, int64_t end) {
   static constexpr FwdBlockTable<S, MMax, VMax> table{};
   constexpr int64_t tile = static_cast<int64_t>(VMax) * S::kWidth;
+  const bool flat = flat_tiles(p);
   const int64_t tiles_per_row = (p.out_length + tile - 1) / tile;
-  const int64_t tiles = p.out_rows * tiles_per_row;  // per batch item
+  const int64_t tiles = correlate_tiles(p, tile);  // per batch item
   const BalancedBlocks blocks(p.out_channels, MMax);
   const int64_t runs = (tiles + p.tiles_per_item - 1) / p.tiles_per_item;
   const int64_t q_count = p.src.num_taps * p.src.channels;
-  const size_t packed_floats = static_cast<size_t>(p.tiles_per_item * q_count * tile);
+  const int64_t q_stride = packed_row_stride<S>(tile);
+  const size_t packed_floats = static_cast<size_t>(p.tiles_per_item * q_count * q_stride);
   float* packed_in = p.packed_weight ? scratch_floats(ScratchSlot::kPackedTiles, packed_floats) : nullptr;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t n = item / runs, first = (item % runs) * p.tiles_per_item;
     const int64_t last = tiles - first < p.tiles_per_item ? tiles : first + p.tiles_per_item;
-    if (packed_in) pack_tiles<S>(p, n, first, last, tile, tiles_per_row, packed_in);
+    if (flat) pack_flat_tiles<S>(p, n, first, last, tile, packed_in);
+    else if (packed_in) pack_tiles<S>(p, n, first, last, tile, tiles_per_row, packed_in);
+    float* out_n = p.out + n * p.out_batch_stride;
     for (int64_t b = 0; b < blocks.count; ++b) {
       const int64_t o0 = blocks.begin(b), m = blocks.size(b);
       for (int64_t t = first; t < last; ++t) {
-        const TileSpot spot = tile_spot(t, tiles_per_row, tile);
-        const int64_t nt = p.out_length - spot.t0 < tile ? p.out_length - spot.t0 : tile;
+        // Lane 0's output: flat position t * tile, or column t0 of row h.
+        const TileSpot spot = flat ? TileSpot{0, t * tile} : tile_spot(t, tiles_per_row, tile);
+        const int64_t length = flat ? p.out_rows * p.out_length : p.out_length;
+        const int64_t nt = length - spot.t0 < tile ? length - spot.t0 : tile;
         const int64_t vectors = (nt + S::kWidth - 1) / S::kWidth;
         if (packed_in) {
-          float* out = p.out + n * p.out_batch_stride + o0 * p.out_channel_stride + spot.h * p.out_row_stride + spot.t0;
-          table.packed[m - 1][vectors - 1](p, packed_in + (t - first) * q_count * tile, tile,
+          float* out = out_n + o0 * p.out_channel_stride + spot.h * p.out_row_stride + spot.t0;
+          table.packed[m - 1][vectors - 1](p, packed_in + (t - first) * q_count * q_stride, q_stride,
                                            p.packed_weight + o0 * q_count, q_count, out, nt, o0);
         } else {
           table.direct[m - 1][vectors - 1](p, n, spot.h, o0, spot.t0, nt);
