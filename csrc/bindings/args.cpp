@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 
 #include <sstream>
+#include <stdexcept>
 
 #include "common/check.h"
 
@@ -217,6 +218,23 @@ int64_t int_param(py::handle obj, const Arg& a, int64_t min_value) {
     raise_value(a, "must be >= " + std::to_string(min_value) + ", got " + py::repr(obj).cast<std::string>());
   }
   return v;
+}
+
+cpu::Isa resolve_isa(const std::optional<std::string>& name) {
+  if (!name) return cpu::active_isa();
+  const cpu::Isa isa = cpu::parse_isa(*name);
+  ICTUS_CHECK(cpu::isa_supported(isa), "the CPU does not support ISA '" + *name + "'");
+  return isa;
+}
+
+void require_cuda(const char* op) {
+#if !defined(ICTUS_WITH_CUDA)
+  throw std::runtime_error(std::string(op) +
+                           ": got CuPy arrays but ictus was built without CUDA kernels; reinstall on a machine "
+                           "with nvcc on PATH, forcing them with ICTUS_CUDA=ON pip install .");
+#else
+  (void)op;
+#endif
 }
 
 }  // namespace ictus::bindings

@@ -10,8 +10,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include "cpu/isa.h"
+
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -57,5 +60,11 @@ ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& 
 
 // An int parameter >= min_value (bool and float refused).
 int64_t int_param(py::handle obj, const Arg& a, int64_t min_value);
+
+// The CPU variant to run: the named one (which the CPU must support), or the dispatched one.
+cpu::Isa resolve_isa(const std::optional<std::string>& name);
+
+// Raises for CuPy arrays when ictus was built without CUDA kernels.
+void require_cuda(const char* op);
 
 }  // namespace ictus::bindings

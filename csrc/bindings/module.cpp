@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings/conv.h"
+#include "bindings/gru.h"
 #include "bindings/pool.h"
 #include "common/check.h"
 #include "common/thread_pool.h"
@@ -45,4 +46,5 @@ PYBIND11_MODULE(_core, m) {
 
   bindings::bind_conv(m);
   bindings::bind_pool(m);
+  bindings::bind_gru(m);
 }

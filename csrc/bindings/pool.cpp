@@ -104,23 +104,6 @@ std::array<int64_t, 4> out_shape(const ArrayView& x, const PoolShape& s, int ran
   return {x.shape[0], x.shape[1], s.out_h, s.out_w};
 }
 
-cpu::Isa resolve_isa(const std::optional<std::string>& name) {
-  if (!name) return cpu::active_isa();
-  const cpu::Isa isa = cpu::parse_isa(*name);
-  ICTUS_CHECK(cpu::isa_supported(isa), "the CPU does not support ISA '" + *name + "'");
-  return isa;
-}
-
-void require_cuda(const char* op) {
-#if !defined(ICTUS_WITH_CUDA)
-  throw std::runtime_error(std::string(op) +
-                           ": got CuPy arrays but ictus was built without CUDA kernels; reinstall on a machine "
-                           "with nvcc on PATH, forcing them with ICTUS_CUDA=ON pip install .");
-#else
-  (void)op;
-#endif
-}
-
 py::object forward(const char* op, int rank, py::handle x, py::handle kernel_size, py::handle stride,
                    py::handle padding, py::handle dilation, bool ceil_mode, bool return_indices, py::handle out,
                    const std::optional<std::string>& isa, uintptr_t stream) {

@@ -15,6 +15,7 @@ enum class ScratchSlot : int {
   kWeightGradT,
   kPackedWeight,
   kPackedTiles,  // per worker thread, inside kernels
+  kRecurrent,    // a GRU call's weights, gate pre-activations and gradients
   kCount
 };
 

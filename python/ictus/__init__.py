@@ -12,6 +12,8 @@ from __future__ import annotations
 from . import _core, cuda
 from ._array import cpu_isas, use_cpu_isa
 from .ops import (
+    gru,
+    gru_backward,
     conv1d,
     conv1d_backward,
     conv1d_output_length,
@@ -27,6 +29,8 @@ from .ops import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "gru",
+    "gru_backward",
     "conv1d",
     "conv1d_backward",
     "conv1d_output_length",
@@ -49,7 +53,8 @@ __all__ = [
 _CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data",
              "conv2d_bwd_weight")
 _POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
-_OPS = _CONV_OPS + _POOL_OPS
+_GRU_OPS = ("gru_fwd", "gru_bwd")
+_OPS = _CONV_OPS + _POOL_OPS + _GRU_OPS
 
 
 def cpu_isa() -> str:
@@ -67,9 +72,12 @@ def kernel_name(op: str) -> str:
     """The CPU kernel that runs ``op``: "conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", the
     same for conv2d (conv1d runs as conv2d of height 1, and the SIMD input gradients run the
     forward kernel with transposed weights), "max_pool1d_fwd", "max_pool2d_fwd" and their "_bwd"
-    (one scalar scatter for every variant)."""
+    (one scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math
+    is shared by all variants)."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
+    if op in _GRU_OPS:
+        return _core.gru_kernel_name(cpu_isa())
     if op in _POOL_OPS:
         return _core.max_pool_kernel_name(cpu_isa()) if op.endswith("_fwd") else "max_pool_bwd_scatter"
     return _core.conv_kernel_name(op.split("_", 1)[1], cpu_isa())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Union
 
+import numpy as np
+
 from . import _array, _core
 
 Padding = Union[int, tuple[int, int], str]
@@ -188,3 +190,66 @@ def max_pool1d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, 
     indices = _array.native("max_pool1d_backward", "indices", indices)
     return _core.max_pool1d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
                                      _array.stream(grad_y))
+
+
+def _lengths(op: str, lengths: Any) -> Any:
+    """lengths as a contiguous int64 NumPy array (None stays None); non-integer values refused."""
+    if lengths is None:
+        return None
+    if hasattr(lengths, "__cuda_array_interface__"):
+        lengths = lengths.get()  # a few integers: the host copy is free next to the recurrence
+    arr = np.asarray(lengths)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{op}: lengths must hold integers (one length per sequence), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def gru(x: Any, h0: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bias_hh: Any = None, *,
+        reverse: bool = False, linear_before_reset: bool = True, training: bool = False,
+        lengths: Any = None) -> tuple[Any, ...]:
+    """One GRU layer over a whole sequence, time-major, with torch.nn.GRU's weight layout.
+
+    Args:
+        x: (T, N, D) float32.
+        h0: (N, H) float32 initial state, or None for zeros.
+        weight_ih: (3H, D), weight_hh: (3H, H) float32; gate rows in the order reset, update, new.
+        bias_ih, bias_hh: (3H,) float32 or None.
+        reverse: run each sequence from its last step to its first (the backward half of a
+            bi-directional layer); y stays in time order.
+        linear_before_reset: True: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (torch, cuDNN);
+            False: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (Keras reset_after=False, ONNX).
+        training: also return the reserve that gru_backward needs.
+        lengths: optional (N,) integers in [1, T]: sequence i has lengths[i] steps (as torch's packed
+            sequences); past them its outputs are zero and its state is unchanged.
+
+    Returns:
+        (y, h_n) or, with training, (y, h_n, reserve): y (T, N, H), h_n (N, H), the state after each
+        sequence's last step. Runs on the CPU (NumPy arrays); CuPy arrays are refused for now.
+    """
+    args = [_array.native("gru", name, a) for name, a in
+            (("x", x), ("h0", h0), ("weight_ih", weight_ih), ("weight_hh", weight_hh), ("bias_ih", bias_ih),
+             ("bias_hh", bias_hh))]
+    return tuple(_core.gru(*args, bool(reverse), bool(linear_before_reset), bool(training),
+                           _lengths("gru", lengths), _array.forced_isa()))
+
+
+def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, weight_hh: Any, reserve: Any, *,
+                 reverse: bool = False, linear_before_reset: bool = True, bias: bool = True,
+                 lengths: Any = None) -> tuple[Any, ...]:
+    """Gradients of one GRU layer (see :func:`gru`; same arguments as its call with training=True).
+
+    Args:
+        grad_y: (T, N, H) gradient of y; grad_h_n: (N, H) gradient of h_n, or None for zeros.
+        x, h0, weight_ih, weight_hh, reverse, linear_before_reset, lengths: as given to gru.
+        reserve: what gru(..., training=True) returned.
+        bias: whether to return the biases' gradients.
+
+    Returns:
+        (grad_x, grad_h0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh); the bias
+        gradients are None when bias is False. grad_h0 is returned even when h0 was None.
+    """
+    args = [_array.native("gru_backward", name, a) for name, a in
+            (("grad_y", grad_y), ("grad_h_n", grad_h_n), ("x", x), ("h0", h0), ("weight_ih", weight_ih),
+             ("weight_hh", weight_hh), ("reserve", reserve))]
+    return tuple(_core.gru_backward(*args, bool(reverse), bool(linear_before_reset), bool(bias),
+                                    _lengths("gru_backward", lengths), _array.forced_isa()))

@@ -1,0 +1,51 @@
+// Row-major single-precision matrix products for recurrent and dense layers:
+//   C (M x N) = A (M x K) B (K x N) + (C if accumulate, else bias per column or 0)
+// with row strides lda, ldb, ldc. Callers that need a transposed operand store it transposed once
+// (the GRU keeps its weights transposed in scratch); the kernels handle any M, N, K >= 0.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/isa.h"
+
+namespace ictus::cpu {
+
+struct GemmArgs {
+  int64_t m, n, k;
+  const float* a;
+  int64_t lda;
+  const float* b;
+  int64_t ldb;
+  float* c;
+  int64_t ldc;
+  const float* bias;  // (n,), or null; ignored when accumulate
+  bool accumulate;
+};
+
+// Register tile of a SIMD variant: `rows` rows of A x `vectors` vectors of columns of B.
+struct GemmTiling {
+  int width, rows, vectors;
+};
+inline constexpr GemmTiling kAvx2Gemm{8, 4, 3};      // 12 accumulators + 3 B vectors + 1 broadcast
+inline constexpr GemmTiling kAvx512Gemm{16, 6, 4};   // 24 accumulators
+inline constexpr GemmTiling kPortableGemm = kAvx512Gemm;
+
+// Work items: blocks of kGemmRowBlock rows of C x column panels of vectors * width columns.
+inline constexpr int64_t kGemmRowBlock = 96;
+
+// Runs work items [begin, end) (see gemm_simd.h).
+using GemmKernel = void (*)(const GemmArgs&, int64_t begin, int64_t end);
+void gemm_avx2(const GemmArgs& g, int64_t begin, int64_t end);
+void gemm_avx512(const GemmArgs& g, int64_t begin, int64_t end);
+void gemm_portable(const GemmArgs& g, int64_t begin, int64_t end);
+// The scalar variant, accumulating in double; the whole product on the calling thread.
+void gemm_scalar(const GemmArgs& g);
+
+// C = A B (+ ...) with variant `isa`; the SIMD variants spread products of more than
+// `kGemmParallelFlops` over the thread pool, smaller ones (a GRU step at batch 1) run on the
+// calling thread, where waking workers would cost more than the product.
+inline constexpr int64_t kGemmParallelFlops = int64_t{1} << 20;
+void gemm(Isa isa, const GemmArgs& g);
+const char* gemm_kernel_name(Isa isa);
+
+}  // namespace ictus::cpu

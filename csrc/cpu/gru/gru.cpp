@@ -1,0 +1,273 @@
+// The GRU driver (gru.h): GEMMs through gemm.h, gate math here, per step in time order.
+//
+// Sequences of a batch may have different lengths L_i: at step s sequence i is active when
+// s < L_i and then works on time t_i = s (forward) or L_i - 1 - s (reverse), so every sequence
+// starts at its own first (or last) step. An inactive sequence keeps its state; its outputs, and
+// its reserve entries, are zero. The backward pass walks the steps in the opposite order.
+#include "cpu/gru/gru.h"
+
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <utility>
+
+#include "common/check.h"
+#include "common/scratch.h"
+#include "common/thread_pool.h"
+#include "cpu/gemm/gemm.h"
+
+namespace ictus::cpu {
+namespace {
+
+float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+// tanh through one expf: libm's tanhf (via expm1f) cost as much as the recurrent GEMM at H=256.
+// 1 - 2 / (e^2v + 1) loses relative accuracy near 0 (cancellation), so |v| < 0.1 takes the Taylor
+// series to v^9 (truncation below 1e-12 there). exp overflow gives the limits +-1; NaN stays NaN.
+float fast_tanh(float v) {
+  if (std::fabs(v) < 0.1f) {
+    const float v2 = v * v;
+    return v * (1.0f + v2 * (-1.0f / 3 + v2 * (2.0f / 15 + v2 * (-17.0f / 315 + v2 * (62.0f / 2835)))));
+  }
+  return 1.0f - 2.0f / (std::exp(2.0f * v) + 1.0f);
+}
+
+// dst (cols x rows) = src (rows x cols, row stride ld) transposed, in cache-sized blocks.
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+  constexpr int64_t kBlock = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+      const int64_t r1 = r0 + kBlock < rows ? r0 + kBlock : rows, c1 = c0 + kBlock < cols ? c0 + kBlock : cols;
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * ld + c];
+      }
+    }
+  }
+}
+
+// Carves one scratch allocation into the arrays of a call.
+class Arena {
+ public:
+  explicit Arena(int64_t floats) : next_(scratch_floats(ScratchSlot::kRecurrent, static_cast<size_t>(floats))) {}
+  float* take(int64_t floats) {
+    float* p = next_;
+    next_ += (floats + 15) / 16 * 16;  // keep 64-byte alignment
+    return p;
+  }
+  static int64_t size(std::initializer_list<int64_t> parts) {
+    int64_t total = 0;
+    for (int64_t p : parts) total = checked_add(total, (p + 15) / 16 * 16, "GRU scratch");
+    return total;
+  }
+
+ private:
+  float* next_;
+};
+
+struct StepRows {
+  const GruShape& s;
+  const int64_t* lengths;
+  int64_t length(int64_t i) const { return lengths ? lengths[i] : s.steps; }
+  // Time index of sequence i at step `step`, or -1 when it is inactive.
+  int64_t time(int64_t i, int64_t step) const {
+    const int64_t len = length(i);
+    if (step >= len) return -1;
+    return s.reverse ? len - 1 - step : step;
+  }
+};
+
+// Runs fn(i) for the batch rows, over the pool when the step's gate math is large enough to pay
+// for waking the workers.
+template <class F>
+void for_rows(int64_t rows, int64_t hidden, F&& fn) {
+  if (rows * hidden < 16384 || rows == 1) {
+    for (int64_t i = 0; i < rows; ++i) fn(i);
+    return;
+  }
+  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
+}  // namespace
+
+void gru_forward(Isa isa, const GruShape& s, const GruForward& a) {
+  const int64_t T = s.steps, N = s.batch, D = s.input_size, H = s.hidden, G = 3 * H;
+  const int64_t TN = checked_mul(T, N, "GRU steps x batch");
+  Arena arena(Arena::size({D * G, H * G, checked_mul(TN, G, "GRU gates"), N * G, N * H, N * H}));
+  float* w_ih_t = arena.take(D * G);  // (D, 3H)
+  float* w_hh_t = arena.take(H * G);  // (H, 3H)
+  float* gi = arena.take(TN * G);     // x W_ih^T + b_ih, (T*N, 3H)
+  float* gh = arena.take(N * G);      // the step's recurrent pre-activations
+  float* h = arena.take(N * H);       // the state
+  float* rh = arena.take(N * H);      // r * h (reset after)
+  transpose(a.w_ih, G, D, D, w_ih_t);
+  transpose(a.w_hh, G, H, H, w_hh_t);
+  gemm(isa, {TN, G, D, a.x, D, w_ih_t, G, gi, G, a.b_ih, false});
+  if (a.h0) std::memcpy(h, a.h0, static_cast<size_t>(N * H) * sizeof(float));
+  else std::memset(h, 0, static_cast<size_t>(N * H) * sizeof(float));
+  const StepRows rows{s, a.lengths};
+  const float* b_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
+  for (int64_t step = 0; step < T; ++step) {
+    if (s.linear_before_reset) {
+      gemm(isa, {N, G, H, h, H, w_hh_t, G, gh, G, a.b_hh, false});
+    } else {
+      gemm(isa, {N, 2 * H, H, h, H, w_hh_t, G, gh, G, a.b_hh, false});
+      for_rows(N, H, [&](int64_t i) {
+        const int64_t t = rows.time(i, step);
+        for (int64_t j = 0; j < H; ++j) {
+          const float r = t < 0 ? 0.0f : sigmoid(gi[(t * N + i) * G + j] + gh[i * G + j]);
+          rh[i * H + j] = r * h[i * H + j];
+        }
+      });
+      gemm(isa, {N, H, H, rh, H, w_hh_t + 2 * H, G, gh + 2 * H, G, b_hn, false});
+    }
+    for_rows(N, H, [&](int64_t i) {
+      const int64_t t = rows.time(i, step);
+      if (t < 0) return;
+      const float* gi_t = gi + (t * N + i) * G;
+      const float* gh_i = gh + i * G;
+      float* h_i = h + i * H;
+      float* res = a.reserve ? a.reserve + (t * N + i) * kGruReserveGates * H : nullptr;
+      for (int64_t j = 0; j < H; ++j) {
+        const float r = sigmoid(gi_t[j] + gh_i[j]);
+        const float z = sigmoid(gi_t[H + j] + gh_i[H + j]);
+        const float hn = gh_i[2 * H + j];
+        const float n = fast_tanh(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
+        const float h_prev = h_i[j];
+        const float h_new = (1.0f - z) * n + z * h_prev;
+        if (res) {
+          res[j] = r;
+          res[H + j] = z;
+          res[2 * H + j] = n;
+          res[3 * H + j] = hn;
+          res[4 * H + j] = h_prev;
+        }
+        h_i[j] = h_new;
+        a.y[(t * N + i) * H + j] = h_new;
+      }
+    });
+  }
+  // Past each sequence's length: zero outputs (and reserve entries, which backward multiplies by 0).
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t t = rows.length(i); t < T; ++t) {
+      std::memset(a.y + (t * N + i) * H, 0, static_cast<size_t>(H) * sizeof(float));
+      if (a.reserve) {
+        std::memset(a.reserve + (t * N + i) * kGruReserveGates * H, 0,
+                    static_cast<size_t>(kGruReserveGates * H) * sizeof(float));
+      }
+    }
+  }
+  std::memcpy(a.h_n, h, static_cast<size_t>(N * H) * sizeof(float));
+}
+
+void gru_backward(Isa isa, const GruShape& s, const GruBackward& a) {
+  const int64_t T = s.steps, N = s.batch, D = s.input_size, H = s.hidden, G = 3 * H;
+  const int64_t R = kGruReserveGates * H;
+  const int64_t TN = checked_mul(T, N, "GRU steps x batch");
+  const int64_t tng = checked_mul(TN, G, "GRU gates");
+  Arena arena(Arena::size({tng, tng, tng, checked_mul(TN, H, "GRU states"), N * H, N * H, N * H}));
+  float* d_gi = arena.take(tng);     // gradients of the input pre-activations, (T*N, 3H)
+  float* d_gh = arena.take(tng);     // of the recurrent ones, (T*N, 3H)
+  float* d_t = arena.take(tng);      // one of them transposed, (3H, T*N)
+  float* h_src = arena.take(TN * H); // what W_hh multiplied: h, and for W_hn reset after r * h
+  float* dh = arena.take(N * H);     // dL/dh after the step
+  float* dh_prev = arena.take(N * H);
+  float* d_rh = arena.take(N * H);   // dL/d(r * h) (reset after)
+  std::memset(d_gi, 0, static_cast<size_t>(tng) * sizeof(float));
+  std::memset(d_gh, 0, static_cast<size_t>(tng) * sizeof(float));
+  if (a.grad_h_n) std::memcpy(dh, a.grad_h_n, static_cast<size_t>(N * H) * sizeof(float));
+  else std::memset(dh, 0, static_cast<size_t>(N * H) * sizeof(float));
+  const StepRows rows{s, a.lengths};
+  const bool lbr = s.linear_before_reset;
+  for (int64_t step = T - 1; step >= 0; --step) {
+    // dh += grad_y; gate gradients; dh_prev = the direct path dh * z (inactive: dh itself).
+    for_rows(N, H, [&](int64_t i) {
+      const int64_t t = rows.time(i, step);
+      float* dh_i = dh + i * H;
+      float* dp_i = dh_prev + i * H;
+      if (t < 0) {
+        std::memcpy(dp_i, dh_i, static_cast<size_t>(H) * sizeof(float));
+        return;
+      }
+      const float* res = a.reserve + (t * N + i) * R;
+      const float* gy = a.grad_y + (t * N + i) * H;
+      float* dgi = d_gi + (t * N + i) * G;
+      float* dgh = d_gh + (t * N + i) * G;
+      for (int64_t j = 0; j < H; ++j) {
+        const float r = res[j], z = res[H + j], n = res[2 * H + j], hn = res[3 * H + j], h_prev = res[4 * H + j];
+        const float g = dh_i[j] + gy[j];
+        const float dn_pre = g * (1.0f - z) * (1.0f - n * n);
+        const float dz_pre = g * (h_prev - n) * z * (1.0f - z);
+        dgi[H + j] = dgh[H + j] = dz_pre;
+        dgi[2 * H + j] = dn_pre;
+        dp_i[j] = g * z;
+        if (lbr) {
+          const float dr_pre = dn_pre * hn * r * (1.0f - r);
+          dgi[j] = dgh[j] = dr_pre;
+          dgh[2 * H + j] = dn_pre * r;
+        } else {
+          dgh[2 * H + j] = dn_pre;
+        }
+      }
+    });
+    // The step's rows of d_gh as one (N, 3H) block for the GEMMs (inactive rows: zeros), in the
+    // head of d_t, which is free until the weight gradients.
+    float* step_dgh = d_t;
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t t = rows.time(i, step);
+      if (t < 0) std::memset(step_dgh + i * G, 0, static_cast<size_t>(G) * sizeof(float));
+      else std::memcpy(step_dgh + i * G, d_gh + (t * N + i) * G, static_cast<size_t>(G) * sizeof(float));
+    }
+    if (!lbr) {
+      // d(r*h) = dn_pre W_hn; then dr_pre and dh_prev += d(r*h) * r.
+      gemm(isa, {N, H, H, step_dgh + 2 * H, G, a.w_hh + 2 * H * H, H, d_rh, H, nullptr, false});
+      for_rows(N, H, [&](int64_t i) {
+        const int64_t t = rows.time(i, step);
+        if (t < 0) return;
+        const float* res = a.reserve + (t * N + i) * R;
+        float* dgi = d_gi + (t * N + i) * G;
+        float* dgh = d_gh + (t * N + i) * G;
+        for (int64_t j = 0; j < H; ++j) {
+          const float r = res[j], h_prev = res[4 * H + j], drh = d_rh[i * H + j];
+          const float dr_pre = drh * h_prev * r * (1.0f - r);
+          dgi[j] = dgh[j] = step_dgh[i * G + j] = dr_pre;
+          dh_prev[i * H + j] += drh * r;
+        }
+      });
+    }
+    // dh_prev += d_gh W_hh (reset after: the r and z rows only; n went through d(r*h)).
+    gemm(isa, {N, H, lbr ? G : 2 * H, step_dgh, G, a.w_hh, H, dh_prev, H, nullptr, true});
+    std::swap(dh, dh_prev);
+  }
+  std::memcpy(a.grad_h0, dh, static_cast<size_t>(N * H) * sizeof(float));
+  // grad_x = d_gi W_ih; grad W_ih = d_gi^T x; grad W_hh = d_gh^T h_src.
+  gemm(isa, {TN, D, G, d_gi, G, a.w_ih, D, a.grad_x, D, nullptr, false});
+  transpose(d_gi, TN, G, G, d_t);
+  gemm(isa, {G, D, TN, d_t, TN, a.x, D, a.grad_w_ih, D, nullptr, false});
+  transpose(d_gh, TN, G, G, d_t);
+  for (int64_t row = 0; row < TN; ++row) {
+    std::memcpy(h_src + row * H, a.reserve + row * R + 4 * H, static_cast<size_t>(H) * sizeof(float));
+  }
+  gemm(isa, {lbr ? G : 2 * H, H, TN, d_t, TN, h_src, H, a.grad_w_hh, H, nullptr, false});
+  if (!lbr) {  // W_hn multiplied r * h
+    for (int64_t row = 0; row < TN; ++row) {
+      const float* res = a.reserve + row * R;
+      for (int64_t j = 0; j < H; ++j) h_src[row * H + j] = res[j] * res[4 * H + j];
+    }
+    gemm(isa, {H, H, TN, d_t + 2 * H * TN, TN, h_src, H, a.grad_w_hh + 2 * H * H, H, nullptr, false});
+  }
+  // Bias gradients: column sums in double.
+  for (int64_t which = 0; which < 2; ++which) {
+    float* out = which == 0 ? a.grad_b_ih : a.grad_b_hh;
+    const float* src = which == 0 ? d_gi : d_gh;
+    if (!out) continue;
+    for (int64_t j = 0; j < G; ++j) {
+      double acc = 0.0;
+      for (int64_t row = 0; row < TN; ++row) acc += src[row * G + j];
+      out[j] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace ictus::cpu
