@@ -21,17 +21,6 @@ namespace {
 
 float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
-// tanh through one expf: libm's tanhf (via expm1f) cost as much as the recurrent GEMM at H=256.
-// 1 - 2 / (e^2v + 1) loses relative accuracy near 0 (cancellation), so |v| < 0.1 takes the Taylor
-// series to v^9 (truncation below 1e-12 there). exp overflow gives the limits +-1; NaN stays NaN.
-float fast_tanh(float v) {
-  if (std::fabs(v) < 0.1f) {
-    const float v2 = v * v;
-    return v * (1.0f + v2 * (-1.0f / 3 + v2 * (2.0f / 15 + v2 * (-17.0f / 315 + v2 * (62.0f / 2835)))));
-  }
-  return 1.0f - 2.0f / (std::exp(2.0f * v) + 1.0f);
-}
-
 // dst (cols x rows) = src (rows x cols, row stride ld) transposed, in cache-sized blocks.
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
   constexpr int64_t kBlock = 32;
@@ -133,7 +122,7 @@ void gru_forward(Isa isa, const GruShape& s, const GruForward& a) {
         const float r = sigmoid(gi_t[j] + gh_i[j]);
         const float z = sigmoid(gi_t[H + j] + gh_i[H + j]);
         const float hn = gh_i[2 * H + j];
-        const float n = fast_tanh(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
+        const float n = std::tanh(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
         const float h_prev = h_i[j];
         const float h_new = (1.0f - z) * n + z * h_prev;
         if (res) {
