@@ -5,9 +5,10 @@ thread count, under a guard against other processes' load (noise.py, timing.py);
 real beat-tracking networks (workloads.py); one markdown table per op and direction, then the
 performance targets (report.py, targets.py). Modules:
 
-  workloads.py  shapes, groups a-f          harness.py  cases -> rows -> results
+  workloads.py  shapes, groups a-g          harness.py  cases -> rows -> results
   conv1d.py     conv1d calls per row (a-c)  conv2d.py   conv2d calls per row (d, e)
   pool.py       max-pool calls (d, f)       frontend.py the CNN front-end chain (d)
+  gru.py        GRU layer calls (g)
   timing.py     interleaving                noise.py    shared-machine guard
   machine.py    header, FMA peak, copy BW   optional_torch.py  torch if installed
   report.py     tables, JSON                targets.py  target summary

@@ -13,12 +13,22 @@ from types import ModuleType
 
 from tqdm import tqdm
 
-from . import conv1d, conv2d, frontend, pool, report, targets, timing
+from . import conv1d, conv2d, frontend, gru, pool, report, targets, timing
 from .harness import BenchCase, Result, Roofs, measure_case, series_sums
 from .machine import KERNEL_OPS, collect_facts, measure_bandwidth, measure_peaks
 from .noise import NoiseGuard
 from .optional_torch import INSTALL_HINT, load_torch
-from .workloads import BANDWIDTH_GROUPS, GROUP_TITLES, GROUPS, Conv1dShape, Conv2dShape, PoolShape, Workload, workloads
+from .workloads import (
+    BANDWIDTH_GROUPS,
+    GROUP_TITLES,
+    GROUPS,
+    Conv1dShape,
+    Conv2dShape,
+    GruShape,
+    PoolShape,
+    Workload,
+    workloads,
+)
 
 DESCRIPTION = f"""\
 Benchmarks ictus' CPU kernels against torch (measured in the same run) on shapes from
@@ -40,6 +50,10 @@ workload groups (float32; conv1d padding 'same'):
      ('valid'), each alone and as one chain row (forward; forward + backward)
   e  {GROUP_TITLES['e']}
   f  {GROUP_TITLES['f']}
+  g  {GROUP_TITLES['g']}: bi-directional D=81 H=25 T=3000 N=1,
+     D=128 H=128 T=1000 N=1, D=128 H=256 T=1000 N=16, D=512 H=512 T=500 N=32 (--quick: the N=1
+     rows); the bi-directional layer is two ictus calls (the second reverse=True) against one
+     torch.nn.GRU(bidirectional=True)
 
 % of peak is against the fp32 FMA peak measured at the start for each thread count. Max-pool rows
 are memory-bound and report GB/s (bytes read + written) and % of BW, against a 1-thread copy
@@ -51,9 +65,10 @@ processes used CPU are retried and, if that persists, marked with a dagger.
 EPILOG = f"""\
 examples:
   python -m ictus.bench                        # everything at 1 and 2 threads (~5 min)
-  python -m ictus.bench --quick                # fewer samples, T=3000 and N=1 only (~1.5 min)
+  python -m ictus.bench --quick                # fewer samples, T=3000 and N=1 only (~2.5 min)
   python -m ictus.bench --groups c --threads 2 --json c.json
   python -m ictus.bench --groups d,f --threads 1  # the CNN front end and the max-pools
+  python -m ictus.bench --groups g --threads 1    # the GRU layers
   python -m ictus.bench --markdown benchmarks/RESULTS.md.new
 
 torch rows need torch ({INSTALL_HINT}); without it they read '-'.
@@ -66,10 +81,12 @@ TITLES = {
        for d in frontend.DIRECTIONS},
     **{(op, d): f"{op} (memory-bound: GB/s), {pool.DIRECTION_TITLES[d]}"
        for op in ("max_pool2d", "max_pool1d") for d in pool.DIRECTIONS},
+    **{(gru.OP, d): f"GRU layer, {gru.DIRECTION_TITLES[d]}" for d in gru.DIRECTIONS},
 }
 # The kernels named in the header, per op module that a run uses.
 _KERNEL_OPS = {"conv1d": KERNEL_OPS, "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"),
-               "pool": ("max_pool2d_fwd", "max_pool2d_bwd", "max_pool1d_fwd", "max_pool1d_bwd")}
+               "pool": ("max_pool2d_fwd", "max_pool2d_bwd", "max_pool1d_fwd", "max_pool1d_bwd"),
+               "gru": ("gru_fwd", "gru_bwd")}
 
 
 @dataclass(frozen=True)
@@ -92,13 +109,16 @@ def _job(shape: Workload) -> Job:
         return Job(shape, conv2d.DIRECTIONS, functools.partial(conv2d.make_case, shape))
     if isinstance(shape, PoolShape):
         return Job(shape, pool.DIRECTIONS, functools.partial(pool.make_case, shape))
+    if isinstance(shape, GruShape):
+        return Job(shape, gru.DIRECTIONS, functools.partial(gru.make_case, shape))
     return Job(shape, frontend.DIRECTIONS, functools.partial(frontend.make_case, shape))
 
 
 def _kernel_ops(groups: tuple[str, ...]) -> tuple[str, ...]:
     modules = ((["conv1d"] if {"a", "b", "c"} & set(groups) else [])
                + (["conv2d"] if {"d", "e"} & set(groups) else [])
-               + (["pool"] if {"d", "f"} & set(groups) else []))
+               + (["pool"] if {"d", "f"} & set(groups) else [])
+               + (["gru"] if "g" in groups else []))
     return tuple(op for m in modules for op in _KERNEL_OPS[m])
 
 
@@ -129,8 +149,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--groups", type=_group_list, default=GROUPS, metavar="LIST",
                    help=f"comma list of workload groups to run (default: {','.join(GROUPS)})")
     p.add_argument("--quick", action="store_true",
-                   help="fewer samples per row, T=3000 only for group a and N=1 only for group d "
-                        "(about 1.5 minutes for everything)")
+                   help="fewer samples per row, T=3000 only for group a, N=1 only for group d and "
+                        "the two N=1 GRUs of group g (about 2.5 minutes for everything)")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write every row (with sample counts and contention flags), the machine "
                         "header and the targets as JSON")

@@ -101,9 +101,14 @@ def _method(policy: TimingPolicy, with_torch: bool, ops: Collection[str] = ("con
                  "x and y (fwd), x, y and the int64 indices (fwd+idx), grad_y, the indices and grad_x "
                  "(bwd); % of BW is against the 1-thread copy bandwidth above at every thread count "
                  "(2-thread rows can pass 100%).")
-    if {FRONT_END_OP, "max_pool1d", "max_pool2d"} & set(ops):
-        text += (f" Rows of group d at N=8 and of group f, whose calls take up to a second, take "
-                 f">= {policy.heavy_min_runs} calls.")
+    if "gru" in ops:
+        text += (" GRU rows: time-major (T, N, D), torch.nn.GRU's weights, with biases and h0, grad_y = ones; "
+                 "ictus allocates its outputs (gru has no `out=` buffers); a bi-directional layer is two "
+                 "ictus calls (the second reverse=True), concatenated; FLOPs fwd = 2*T*N*(3H*D + 3H*H) per "
+                 "direction (the GEMMs; gate math not counted), fwd+bwd = 3 x fwd.")
+    if {FRONT_END_OP, "max_pool1d", "max_pool2d", "gru"} & set(ops):
+        text += (f" Rows of group d at N=8, of group f and group g's D=512 row, whose calls take up to "
+                 f"seconds, take >= {policy.heavy_min_runs} calls.")
     return text
 
 

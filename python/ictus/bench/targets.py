@@ -8,6 +8,8 @@
   (e) >= 1.3x torch and >= 60% of peak on every row.
   (f) max_pool2d (1,3) forward (with and without indices), 1 thread: >= 10x torch and >= 60% of
       the measured copy bandwidth.
+  (g) GRU layers, 1 thread, fwd and fwd+bwd: bi-GRU D=81 H=25 T=3000 N=1 >= 10x torch;
+      D=128 H=256 N=16 >= 1.2x torch; D=512 H=512 N=32 >= 1.2x torch and >= 60% of peak.
 A target reads "n/a" when the run did not measure what it needs (group not run, no torch, no
 1- and 2-thread pair, no bandwidth).
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from .frontend import OP as FRONT_END_OP
 from .harness import Result
 from .report import CONTENDED_MARK, fmt_pct, fmt_x
-from .workloads import FrontEndShape, tcn_series_label
+from .workloads import GRU_BATCH, GRU_BI_DIRECTIONAL, GRU_LARGE, FrontEndShape, GruShape, tcn_series_label
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,21 @@ def _pool_target(results: Sequence[Result], min_x: float, min_pct_bw: float) -> 
     return Target(name, goal, measured, met)
 
 
+def _gru_target(results: Sequence[Result], shape: GruShape, direction: str, min_x: float,
+                min_pct: float | None = None) -> Target:
+    name = f"(g) {shape.label}, {direction}, 1 thread"
+    goal = f">= {min_x:g}x torch" + (f" and >= {min_pct:g}% of peak" if min_pct else "")
+    rows = [r for r in _ictus(results, group="g", direction=direction, shape=shape.label) if r.threads == 1]
+    if not rows:
+        return Target(name, goal, "not measured (needs group g and 1 thread; --quick skips the N>1 rows)", None)
+    r = rows[0]
+    measured = f"{fmt_x(r.x_vs_torch)} torch, {fmt_pct(r.pct_peak)} of peak" + _contended_note(rows)
+    if r.x_vs_torch is None:
+        return Target(name, goal, measured + "; no torch to compare with", None)
+    met = r.x_vs_torch >= min_x and (min_pct is None or (r.pct_peak or 0.0) >= min_pct)
+    return Target(name, goal, measured, met)
+
+
 SpeedupKey = tuple[str, str, str, str]  # group, op, shape, direction
 
 
@@ -197,6 +214,10 @@ def evaluate(results: Sequence[Result]) -> list[Target]:
                           value=lambda r: r.pct_peak, show=fmt_pct, ok=lambda v: v >= 60.0),
         _pool_target(results, 10.0, 60.0),
     ]
+    for direction in both:
+        targets += [_gru_target(results, GRU_BI_DIRECTIONAL, direction, 10.0),
+                    _gru_target(results, GRU_BATCH, direction, 1.2),
+                    _gru_target(results, GRU_LARGE, direction, 1.2, 60.0)]
     targets += [_never_slower_target(results), _c_scaling_target(results)]
     return targets
 

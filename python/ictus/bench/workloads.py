@@ -16,6 +16,10 @@ conv2d and max-pool (H is time, W frequency for spectrograms):
 (e) key-CNN blocks (N=1, padding 'same'): 24->24 3x3 on 100x105 and 96->96 3x3 on 25x26.
 (f) max-pool alone, memory-bound: max_pool2d (1,3) on (8, 20, 3000, 81) and max_pool1d k=2 on
     (8, 64, 30000).
+GRU (time-major x (T, N, D), torch.nn.GRU's weights, with biases and h0):
+(g) a bi-directional GRU with H=25 over T=3000 frames of 81 bins (a beat tracker's RNN), one
+    track; unidirectional D=128 H=128 T=1000 N=1, D=128 H=256 T=1000 N=16 and D=512 H=512 T=500
+    N=32 (a batch whose GEMMs should run near the FMA peak).
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ FRONT_END_BATCHES_QUICK = (1,)
 FRONT_END_POOL = (1, 3)
 FRONT_END_KERNELS = ((3, 3), (3, 3), (1, 8))
 
-GROUPS = ("a", "b", "c", "d", "e", "f")
+GROUPS = ("a", "b", "c", "d", "e", "f", "g")
 GROUP_TITLES = {
     "a": "beat-tracking TCN: N=1 C=20 K=5, dilations 1..1024",
     "b": "wider TCN on a batch: N=8 C=64 K=3 T=4096",
@@ -40,6 +44,7 @@ GROUP_TITLES = {
     "d": f"beat-tracker CNN front end: C={FRONT_END_C}, T={FRONT_END_T}, 81 bins, N=1 and N=8",
     "e": "key-CNN blocks: N=1 3x3 'same', C=24 on 100x105 and C=96 on 25x26",
     "f": "max-pool alone: max_pool2d (1,3) on (8,20,3000,81), max_pool1d k=2 on (8,64,30000)",
+    "g": "GRU layers (time-major, with biases and h0)",
 }
 BANDWIDTH_GROUPS = ("d", "f")  # groups with memory-bound (max-pool) rows: they need the bandwidth probe
 
@@ -203,7 +208,38 @@ class FrontEndShape:
         return sum((3 if s.input_grad else 2) * s.fwd_flop for s in self.convs())
 
 
-Workload = Conv1dShape | Conv2dShape | PoolShape | FrontEndShape
+@dataclass(frozen=True)
+class GruShape:
+    """One GRU layer: x is (t, n, d), h0 (n, h); bidirectional runs a second layer in reverse."""
+
+    group: str
+    d: int
+    h: int
+    t: int
+    n: int
+    bidirectional: bool = False
+    heavy: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{'bi-GRU ' if self.bidirectional else ''}D={self.d} H={self.h} T={self.t} N={self.n}"
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def fwd_flop(self) -> int:
+        """2 * T * N * (3H * D + 3H * H) per direction: the GEMMs only (gate math not counted)."""
+        return self.directions * 2 * self.t * self.n * 3 * self.h * (self.d + self.h)
+
+
+GRU_BI_DIRECTIONAL = GruShape("g", 81, 25, 3000, 1, bidirectional=True)
+GRU_BATCH = GruShape("g", 128, 256, 1000, 16)
+GRU_LARGE = GruShape("g", 512, 512, 500, 32, heavy=True)
+
+
+Workload = Conv1dShape | Conv2dShape | PoolShape | FrontEndShape | GruShape
 
 
 def workloads(groups: tuple[str, ...], quick: bool) -> list[Workload]:
@@ -220,4 +256,8 @@ def workloads(groups: tuple[str, ...], quick: bool) -> list[Workload]:
     if "f" in groups:
         shapes += [PoolShape("f", 8, 20, (3000, 81), (1, 3), heavy=True),
                    PoolShape("f", 8, 64, (30000,), (2,), heavy=True)]
+    if "g" in groups:
+        shapes += [GRU_BI_DIRECTIONAL, GruShape("g", 128, 128, 1000, 1)]
+        if not quick:  # the batched rows take seconds per call in torch
+            shapes += [GRU_BATCH, GRU_LARGE]
     return shapes
