@@ -544,10 +544,57 @@ def to_gpu(cp: Any, inp: Inputs) -> Inputs:
     return Inputs(**on_gpu)
 
 
-# The GRU has no CUDA kernels yet: CuPy inputs must be refused clearly, never copied silently.
+def to_host(cp: Any, a: Any, what: str) -> np.ndarray | None:
+    if a is None:
+        return None
+    assert isinstance(a, cp.ndarray), f"{what}: expected a CuPy array, got {type(a)}"
+    assert a.dtype == cp.float32 and a.flags.c_contiguous, f"{what}: dtype {a.dtype}, C-contiguous {a.flags}"
+    return cp.asnumpy(a)
+
+
+# Both forward paths: H <= 62 runs the persistent kernel (weights in shared memory), larger H a
+# GEMM and a gate kernel per step; both reset conventions, reverse, lengths, h0 and biases.
+CUDA_CASES = [dataclasses.replace(case, reverse=reverse, linear_before_reset=lbr, h0=given, bias=given,
+                                  lengths=lengths, grad_h_n=given)
+              for case, reverse, lbr, given, lengths in (
+                  (SHAPES[0], False, True, True, "none"), (SHAPES[4], True, False, False, "mixed"),
+                  (SHAPES[6], True, True, True, "mixed"), (SHAPES[8], False, False, True, "none"),
+                  (SHAPES[9], False, True, False, "ones"), (Case("h70", 11, 3, 9, 70), True, True, True, "mixed"),
+                  (Case("h70_after", 11, 3, 9, 70), False, False, False, "full"))]
+
+
 @pytest.mark.cuda
-def test_cuda_inputs_refused_until_gpu_kernels_exist(cp: Any, rng: np.random.Generator) -> None:
-    case = SHAPES[0]
+@pytest.mark.parametrize("case", params(CUDA_CASES))
+def test_cuda_matches_reference(case: Case, cp: Any, rng: np.random.Generator) -> None:
+    """CuPy inputs give CuPy results within the NumPy path's tolerance of the float64 reference,
+    the same bits with training=True, and zeros past each length."""
     inp = draw(case, rng)
-    with pytest.raises(TypeError, match="CPU only"):
-        run_forward(case, to_gpu(cp, inp))
+    want = expected(case, inp)
+    gpu = to_gpu(cp, inp)
+    y, h_n = (to_host(cp, a, name) for name, a in zip(("y", "h_n"), run_forward(case, gpu), strict=True))
+    y_train, h_n_train, reserve = run_forward(case, gpu, training=True)
+    assert np.array_equal(to_host(cp, y_train, "y"), y) and np.array_equal(to_host(cp, h_n_train, "h_n"), h_n), (
+        "training=True changes the bits of y or h_n on the GPU")
+    ref.assert_close(y, want.y, RTOL, f"y [cuda] {case.id}", want.allowances[0])
+    ref.assert_close(h_n, want.h_n, RTOL, f"h_n [cuda] {case.id}", want.allowances[1])
+    skipped = skipped_steps(case, inp.lengths)
+    assert np.all(y[skipped] == 0), "y [cuda]: outputs at steps past a sequence's length must be zero"
+    grads = [to_host(cp, g, name) for name, g in zip(GRADS, run_backward(case, gpu, reserve), strict=True)]
+    for name, got, ref_grad, slack in zip(GRADS, grads, want.grads, want.allowances[2:], strict=True):
+        if case.bias or not name.startswith("grad_bias"):
+            ref.assert_close(got, ref_grad, RTOL, f"{name} [cuda] {case.id}", slack)
+    assert np.all(grads[0][skipped] == 0), "grad_x [cuda]: must be zero at steps past a sequence's length"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("hidden", [25, 70])
+def test_cuda_deterministic(hidden: int, cp: Any, rng: np.random.Generator) -> None:
+    case = dataclasses.replace(Case("det", 12, 4, 9, hidden), lengths="mixed", reverse=True)
+    gpu = to_gpu(cp, draw(case, rng))
+    runs = []
+    for _ in range(3):
+        y, h_n, reserve = run_forward(case, gpu, training=True)
+        runs.append([cp.asnumpy(a) for a in (y, h_n, reserve, *run_backward(case, gpu, reserve))])
+    for other in runs[1:]:
+        for name, a, b in zip(("y", "h_n", "reserve", *GRADS), runs[0], other, strict=True):
+            assert np.array_equal(a, b), f"{name} differs between two identical CUDA calls"

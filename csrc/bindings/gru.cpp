@@ -1,5 +1,6 @@
 // Bindings of the GRU layer, forward and backward: argument checks with user-facing messages
-// (args.h), then the CPU kernels (cpu/gru/gru.h) without the GIL.
+// (args.h), then without the GIL the CPU kernels (cpu/gru/gru.h) or, for CuPy arrays, the CUDA
+// launchers (cuda/gru_cuda.h). lengths always arrive as a host int64 array.
 #include "bindings/gru.h"
 
 #include <pybind11/stl.h>
@@ -11,6 +12,7 @@
 #include "common/check.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/gru/gru.h"
+#include "cuda/gru_cuda.h"
 
 namespace ictus::bindings {
 namespace {
@@ -71,7 +73,7 @@ ArrayView gru_state(const char* op, const char* name, py::handle state, const Ar
 ArrayView gru_lengths(const char* op, py::handle lengths, const ArrayView& x) {
   if (lengths.is_none()) return {};
   ArrayView l = array_in(lengths, {op, "lengths"}, 1, "(N,)", DType::kInt64);
-  if (l.cuda) raise_type({op, "lengths"}, "must be a NumPy (CPU) array");
+  if (l.cuda) raise_type({op, "lengths"}, "must be a host (NumPy) array");
   if (l.shape[0] != x.shape[1]) {
     raise_value({op, "lengths"}, "must have one entry per sequence, N = " + str(x.shape[1]) + ", got " +
                                  l.shape_str());
@@ -86,44 +88,43 @@ ArrayView gru_lengths(const char* op, py::handle lengths, const ArrayView& x) {
   return l;
 }
 
-void cpu_only(const char* op, const ArrayView& x) {
-  if (x.cuda) {
-    raise_type({op, "x"}, "is a CuPy (GPU) array, but this version runs the GRU on the CPU only; pass NumPy "
-                          "arrays (cupy.asnumpy)");
-  }
-}
-
-cpu::GruShape gru_shape(const ArrayView& x, int64_t hidden, bool reverse, bool linear_before_reset) {
-  cpu::GruShape s{x.shape[0], x.shape[1], x.shape[2], hidden, reverse, linear_before_reset};
+GruShape gru_shape(const ArrayView& x, int64_t hidden, bool reverse, bool linear_before_reset) {
+  GruShape s{x.shape[0], x.shape[1], x.shape[2], hidden, reverse, linear_before_reset};
   const int64_t rows = checked_mul(s.steps, s.batch, "T * N");
-  checked_mul(rows, checked_mul(cpu::kGruReserveGates, hidden, "5H"), "the GRU's reserve (T * N * 5H)");
+  checked_mul(rows, checked_mul(kGruReserveGates, hidden, "5H"), "the GRU's reserve (T * N * 5H)");
   return s;
 }
 
 py::tuple forward(py::handle x_obj, py::handle h0_obj, py::handle weight_ih, py::handle weight_hh, py::handle bias_ih,
                   py::handle bias_hh, bool reverse, bool linear_before_reset, bool training, py::handle lengths_obj,
-                  const std::optional<std::string>& isa) {
+                  const std::optional<std::string>& isa, uintptr_t stream) {
   const char* op = "gru";
   const ArrayView x = array_in(x_obj, {op, "x"}, 3, "(T, N, D)");
-  cpu_only(op, x);
   const GruWeights w = gru_weights(op, x, weight_ih, weight_hh);
   const int64_t H = w.hidden;
   const ArrayView b_ih = gru_bias(op, "bias_ih", bias_ih, x, 3 * H);
   const ArrayView b_hh = gru_bias(op, "bias_hh", bias_hh, x, 3 * H);
   const ArrayView h0 = gru_state(op, "h0", h0_obj, x, x.shape[1], H);
   const ArrayView lengths = gru_lengths(op, lengths_obj, x);
-  const cpu::GruShape s = gru_shape(x, H, reverse, linear_before_reset);
+  const GruShape s = gru_shape(x, H, reverse, linear_before_reset);
   const ArrayView y = array_out(py::none(), {op, "y"}, {s.steps, s.batch, H, 0}, 3, x, {&x});
   const ArrayView h_n = array_out(py::none(), {op, "h_n"}, {s.batch, H, 0, 0}, 2, x, {&x});
   ArrayView reserve;
   if (training) {
-    reserve = array_out(py::none(), {op, "reserve"}, {s.steps, s.batch, cpu::kGruReserveGates * H, 0}, 3, x, {&x});
+    reserve = array_out(py::none(), {op, "reserve"}, {s.steps, s.batch, kGruReserveGates * H, 0}, 3, x, {&x});
   }
-  const cpu::Isa chosen = resolve_isa(isa);
-  {
+  const GruForward args{x.data, h0.data, w.w_ih.data, w.w_hh.data, b_ih.data, b_hh.data, lengths.index_data(),
+                        y.data, h_n.data, reserve.data};
+  if (x.cuda) {
+    require_cuda(op);
+#if defined(ICTUS_WITH_CUDA)
     py::gil_scoped_release release;
-    cpu::gru_forward(chosen, s, {x.data, h0.data, w.w_ih.data, w.w_hh.data, b_ih.data, b_hh.data,
-                                 lengths.index_data(), y.data, h_n.data, reserve.data});
+    cuda::gru_forward(s, args, x.device, stream);
+#endif
+  } else {
+    const cpu::Isa chosen = resolve_isa(isa);
+    py::gil_scoped_release release;
+    cpu::gru_forward(chosen, s, args);
   }
   if (training) return py::make_tuple(y.array, h_n.array, reserve.array);
   return py::make_tuple(y.array, h_n.array);
@@ -131,13 +132,13 @@ py::tuple forward(py::handle x_obj, py::handle h0_obj, py::handle weight_ih, py:
 
 py::tuple backward(py::handle grad_y_obj, py::handle grad_h_n_obj, py::handle x_obj, py::handle h0_obj,
                    py::handle weight_ih, py::handle weight_hh, py::handle reserve_obj, bool reverse,
-                   bool linear_before_reset, bool bias, py::handle lengths_obj, const std::optional<std::string>& isa) {
+                   bool linear_before_reset, bool bias, py::handle lengths_obj, const std::optional<std::string>& isa,
+                   uintptr_t stream) {
   const char* op = "gru_backward";
   const ArrayView x = array_in(x_obj, {op, "x"}, 3, "(T, N, D)");
-  cpu_only(op, x);
   const GruWeights w = gru_weights(op, x, weight_ih, weight_hh);
   const int64_t H = w.hidden;
-  const cpu::GruShape s = gru_shape(x, H, reverse, linear_before_reset);
+  const GruShape s = gru_shape(x, H, reverse, linear_before_reset);
   const ArrayView gy = array_in(grad_y_obj, {op, "grad_y"}, 3, "(T, N, H)");
   check_same_device(x, {op, "x"}, gy, {op, "grad_y"});
   if (gy.shape[0] != s.steps || gy.shape[1] != s.batch || gy.shape[2] != H) {
@@ -148,10 +149,10 @@ py::tuple backward(py::handle grad_y_obj, py::handle grad_h_n_obj, py::handle x_
   gru_state(op, "h0", h0_obj, x, s.batch, H);  // checked only: the reserve holds every step's state
   const ArrayView reserve = array_in(reserve_obj, {op, "reserve"}, 3, "(T, N, 5H)");
   check_same_device(x, {op, "x"}, reserve, {op, "reserve"});
-  if (reserve.shape[0] != s.steps || reserve.shape[1] != s.batch || reserve.shape[2] != cpu::kGruReserveGates * H) {
+  if (reserve.shape[0] != s.steps || reserve.shape[1] != s.batch || reserve.shape[2] != kGruReserveGates * H) {
     raise_value({op, "reserve"}, "must be the reserve that gru(..., training=True) returned for these arguments, "
                                  "(T, N, 5H) = (" + str(s.steps) + ", " + str(s.batch) + ", " +
-                                 str(cpu::kGruReserveGates * H) + "), got " + reserve.shape_str());
+                                 str(kGruReserveGates * H) + "), got " + reserve.shape_str());
   }
   const ArrayView lengths = gru_lengths(op, lengths_obj, x);
   const ArrayView gx = array_out(py::none(), {op, "grad_x"}, {s.steps, s.batch, s.input_size, 0}, 3, x, {&x});
@@ -163,11 +164,18 @@ py::tuple backward(py::handle grad_y_obj, py::handle grad_h_n_obj, py::handle x_
     gb_ih = array_out(py::none(), {op, "grad_bias_ih"}, {3 * H, 0, 0, 0}, 1, x, {&x});
     gb_hh = array_out(py::none(), {op, "grad_bias_hh"}, {3 * H, 0, 0, 0}, 1, x, {&x});
   }
-  const cpu::Isa chosen = resolve_isa(isa);
-  {
+  const GruBackward args{gy.data,     gh_n.data, x.data,    w.w_ih.data,  w.w_hh.data, lengths.index_data(),
+                         reserve.data, gx.data,   gh0.data, gw_ih.data,   gw_hh.data,  gb_ih.data, gb_hh.data};
+  if (x.cuda) {
+    require_cuda(op);
+#if defined(ICTUS_WITH_CUDA)
     py::gil_scoped_release release;
-    cpu::gru_backward(chosen, s, {gy.data, gh_n.data, x.data, w.w_ih.data, w.w_hh.data, lengths.index_data(),
-                                  reserve.data, gx.data, gh0.data, gw_ih.data, gw_hh.data, gb_ih.data, gb_hh.data});
+    cuda::gru_backward(s, args, x.device, stream);
+#endif
+  } else {
+    const cpu::Isa chosen = resolve_isa(isa);
+    py::gil_scoped_release release;
+    cpu::gru_backward(chosen, s, args);
   }
   return py::make_tuple(gx.array, gh0.array, gw_ih.array, gw_hh.array, bias ? gb_ih.array : py::none(),
                         bias ? gb_hh.array : py::none());

@@ -224,13 +224,14 @@ def gru(x: Any, h0: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bi
 
     Returns:
         (y, h_n) or, with training, (y, h_n, reserve): y (T, N, H), h_n (N, H), the state after each
-        sequence's last step. Runs on the CPU (NumPy arrays); CuPy arrays are refused for now.
+        sequence's last step. NumPy arrays run on the CPU kernels, CuPy arrays on the CUDA
+        kernels (lengths may be either; they are read on the host).
     """
     args = [_array.native("gru", name, a) for name, a in
             (("x", x), ("h0", h0), ("weight_ih", weight_ih), ("weight_hh", weight_hh), ("bias_ih", bias_ih),
              ("bias_hh", bias_hh))]
     return tuple(_core.gru(*args, bool(reverse), bool(linear_before_reset), bool(training),
-                           _lengths("gru", lengths), _array.forced_isa()))
+                           _lengths("gru", lengths), _array.forced_isa(), _array.stream(args[0])))
 
 
 def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, weight_hh: Any, reserve: Any, *,
@@ -252,4 +253,5 @@ def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, we
             (("grad_y", grad_y), ("grad_h_n", grad_h_n), ("x", x), ("h0", h0), ("weight_ih", weight_ih),
              ("weight_hh", weight_hh), ("reserve", reserve))]
     return tuple(_core.gru_backward(*args, bool(reverse), bool(linear_before_reset), bool(bias),
-                                    _lengths("gru_backward", lengths), _array.forced_isa()))
+                                    _lengths("gru_backward", lengths), _array.forced_isa(),
+                                    _array.stream(args[2])))
