@@ -15,6 +15,8 @@ enum class ScratchSlot : int {
   kWeightGradT,
   kPackedWeight,
   kPackedTiles,  // per worker thread, inside kernels
+  kGemmPackedB,  // gemm.cpp packing B for one product
+  kGemmPackedA,  // per worker thread, inside the GEMM kernels
   kRecurrent,    // a GRU call's weights, gate pre-activations and gradients
   kCount
 };

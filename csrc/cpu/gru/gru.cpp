@@ -3,6 +3,7 @@
 #include "cpu/gru/gru.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <utility>
@@ -15,21 +16,17 @@
 namespace ictus::cpu {
 namespace {
 
-float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+struct RowKernels {
+  GruRowKernel gates, reset;
+};
 
-// tanh with one expf: libm's tanhf (through expm1f) took a third of a forward pass at H=256.
-// |v| <= 0.625: an odd minimax polynomial (Cephes' tanhf coefficients, about 1 ulp); beyond,
-// 1 - 2 / (e^2|v| + 1), where tanh >= 0.55 keeps the cancellation within ~3 ulp. expf overflow
-// gives the limit 1; NaN stays NaN.
-float tanh_fast(float v) {
-  const float a = std::fabs(v);
-  if (a > 0.625f) {
-    const float t = 1.0f - 2.0f / (std::exp(a + a) + 1.0f);
-    return v < 0.0f ? -t : t;
-  }
-  const float z = v * v;
-  return v + v * z * ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                       1.33314422036e-1f) * z - 3.33332819422e-1f);
+RowKernels row_kernels(Isa isa) {
+#if defined(ICTUS_X86)
+  if (isa == Isa::kAvx512) return {gru_gates_row_avx512, gru_reset_row_avx512};
+  if (isa == Isa::kAvx2) return {gru_gates_row_avx2, gru_reset_row_avx2};
+#endif
+  (void)isa;
+  return {gru_gates_row_portable, gru_reset_row_portable};
 }
 
 // dst (cols x rows) = src (rows x cols, row stride ld) transposed, in cache-sized blocks.
@@ -89,58 +86,53 @@ void for_rows(int64_t rows, int64_t hidden, F&& fn) {
 void gru_forward(Isa isa, const GruShape& s, const GruForward& a) {
   const int64_t T = s.steps, N = s.batch, D = s.input_size, H = s.hidden, G = 3 * H;
   const int64_t TN = checked_mul(T, N, "GRU steps x batch");
-  Arena arena(Arena::size({D * G, H * G, checked_mul(TN, G, "GRU gates"), N * G, N * H, N * H}));
+  // W_hh^T packed for the per-step GEMMs: whole, or (reset after) its r, z columns and its n ones.
+  const bool lbr = s.linear_before_reset;
+  const int64_t packed_first = gemm_packed_b_floats(isa, H, lbr ? G : 2 * H);
+  const int64_t packed_n = lbr ? 0 : gemm_packed_b_floats(isa, H, H);
+  Arena arena(Arena::size({D * G, H * G, packed_first, packed_n, checked_mul(TN, G, "GRU gates"), N * G, N * H,
+                           N * H}));
   float* w_ih_t = arena.take(D * G);  // (D, 3H)
   float* w_hh_t = arena.take(H * G);  // (H, 3H)
+  float* w_first = arena.take(packed_first);
+  float* w_n = arena.take(packed_n);
   float* gi = arena.take(TN * G);     // x W_ih^T + b_ih, (T*N, 3H)
   float* gh = arena.take(N * G);      // the step's recurrent pre-activations
   float* h = arena.take(N * H);       // the state
   float* rh = arena.take(N * H);      // r * h (reset after)
   transpose(a.w_ih, G, D, D, w_ih_t);
   transpose(a.w_hh, G, H, H, w_hh_t);
+  gemm_pack_b(isa, H, lbr ? G : 2 * H, w_hh_t, G, w_first);
+  if (!lbr) gemm_pack_b(isa, H, H, w_hh_t + 2 * H, G, w_n);
   gemm(isa, {TN, G, D, a.x, D, w_ih_t, G, gi, G, a.b_ih, false});
   if (a.h0) std::memcpy(h, a.h0, static_cast<size_t>(N * H) * sizeof(float));
   else std::memset(h, 0, static_cast<size_t>(N * H) * sizeof(float));
   const StepRows rows{s, a.lengths};
   const float* b_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
+  const RowKernels kernels = row_kernels(isa);
+  // Sequence i's share of step `step`; false when the sequence is inactive.
+  const auto step_row = [&](int64_t i, int64_t step, GruStepRow* row) {
+    const int64_t t = rows.time(i, step);
+    if (t < 0) return false;
+    *row = {H, lbr, gi + (t * N + i) * G, gh + i * G, h + i * H, a.y + (t * N + i) * H,
+            a.reserve ? a.reserve + (t * N + i) * kGruReserveGates * H : nullptr, rh + i * H};
+    return true;
+  };
   for (int64_t step = 0; step < T; ++step) {
-    if (s.linear_before_reset) {
-      gemm(isa, {N, G, H, h, H, w_hh_t, G, gh, G, a.b_hh, false});
+    if (lbr) {
+      gemm(isa, {N, G, H, h, H, w_first, 0, gh, G, a.b_hh, false, true});
     } else {
-      gemm(isa, {N, 2 * H, H, h, H, w_hh_t, G, gh, G, a.b_hh, false});
+      gemm(isa, {N, 2 * H, H, h, H, w_first, 0, gh, G, a.b_hh, false, true});
       for_rows(N, H, [&](int64_t i) {
-        const int64_t t = rows.time(i, step);
-        for (int64_t j = 0; j < H; ++j) {
-          const float r = t < 0 ? 0.0f : sigmoid(gi[(t * N + i) * G + j] + gh[i * G + j]);
-          rh[i * H + j] = r * h[i * H + j];
-        }
+        GruStepRow row;
+        if (step_row(i, step, &row)) kernels.reset(row);
+        else std::memset(rh + i * H, 0, static_cast<size_t>(H) * sizeof(float));
       });
-      gemm(isa, {N, H, H, rh, H, w_hh_t + 2 * H, G, gh + 2 * H, G, b_hn, false});
+      gemm(isa, {N, H, H, rh, H, w_n, 0, gh + 2 * H, G, b_hn, false, true});
     }
     for_rows(N, H, [&](int64_t i) {
-      const int64_t t = rows.time(i, step);
-      if (t < 0) return;
-      const float* gi_t = gi + (t * N + i) * G;
-      const float* gh_i = gh + i * G;
-      float* h_i = h + i * H;
-      float* res = a.reserve ? a.reserve + (t * N + i) * kGruReserveGates * H : nullptr;
-      for (int64_t j = 0; j < H; ++j) {
-        const float r = sigmoid(gi_t[j] + gh_i[j]);
-        const float z = sigmoid(gi_t[H + j] + gh_i[H + j]);
-        const float hn = gh_i[2 * H + j];
-        const float n = tanh_fast(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
-        const float h_prev = h_i[j];
-        const float h_new = (1.0f - z) * n + z * h_prev;
-        if (res) {
-          res[j] = r;
-          res[H + j] = z;
-          res[2 * H + j] = n;
-          res[3 * H + j] = hn;
-          res[4 * H + j] = h_prev;
-        }
-        h_i[j] = h_new;
-        a.y[(t * N + i) * H + j] = h_new;
-      }
+      GruStepRow row;
+      if (step_row(i, step, &row)) kernels.gates(row);
     });
   }
   // Past each sequence's length: zero outputs (and reserve entries, which backward multiplies by 0).
@@ -161,20 +153,29 @@ void gru_backward(Isa isa, const GruShape& s, const GruBackward& a) {
   const int64_t R = kGruReserveGates * H;
   const int64_t TN = checked_mul(T, N, "GRU steps x batch");
   const int64_t tng = checked_mul(TN, G, "GRU gates");
-  Arena arena(Arena::size({tng, tng, tng, checked_mul(TN, H, "GRU states"), N * H, N * H, N * H}));
+  const bool lbr = s.linear_before_reset;
+  // W_hh's rows that dh_prev sees through the GEMM (all, or reset after r and z), and W_hn, packed.
+  const int64_t packed_rows = gemm_packed_b_floats(isa, lbr ? G : 2 * H, H);
+  const int64_t packed_n = lbr ? 0 : gemm_packed_b_floats(isa, H, H);
+  Arena arena(Arena::size({packed_rows, packed_n, tng, tng, N * G, checked_mul(TN, H, "GRU states"), N * H, N * H,
+                           N * H, 2 * G}));
+  float* w_rows = arena.take(packed_rows);
+  float* w_n = arena.take(packed_n);
   float* d_gi = arena.take(tng);     // gradients of the input pre-activations, (T*N, 3H)
   float* d_gh = arena.take(tng);     // of the recurrent ones, (T*N, 3H)
-  float* d_t = arena.take(tng);      // one of them transposed, (3H, T*N)
+  float* step_dgh = arena.take(N * G);  // the step's rows of d_gh (inactive sequences: zeros)
   float* h_src = arena.take(TN * H); // what W_hh multiplied: h, and for W_hn reset after r * h
   float* dh = arena.take(N * H);     // dL/dh after the step
   float* dh_prev = arena.take(N * H);
   float* d_rh = arena.take(N * H);   // dL/d(r * h) (reset after)
+  float* bias_sums = arena.take(2 * G);  // G doubles
   std::memset(d_gi, 0, static_cast<size_t>(tng) * sizeof(float));
   std::memset(d_gh, 0, static_cast<size_t>(tng) * sizeof(float));
   if (a.grad_h_n) std::memcpy(dh, a.grad_h_n, static_cast<size_t>(N * H) * sizeof(float));
   else std::memset(dh, 0, static_cast<size_t>(N * H) * sizeof(float));
+  gemm_pack_b(isa, lbr ? G : 2 * H, H, a.w_hh, H, w_rows);
+  if (!lbr) gemm_pack_b(isa, H, H, a.w_hh + 2 * H * H, H, w_n);
   const StepRows rows{s, a.lengths};
-  const bool lbr = s.linear_before_reset;
   for (int64_t step = T - 1; step >= 0; --step) {
     // dh += grad_y; gate gradients; dh_prev = the direct path dh * z (inactive: dh itself).
     for_rows(N, H, [&](int64_t i) {
@@ -206,9 +207,7 @@ void gru_backward(Isa isa, const GruShape& s, const GruBackward& a) {
         }
       }
     });
-    // The step's rows of d_gh as one (N, 3H) block for the GEMMs (inactive rows: zeros), in the
-    // head of d_t, which is free until the weight gradients.
-    float* step_dgh = d_t;
+    // The step's rows of d_gh as one (N, 3H) block for the GEMMs.
     for (int64_t i = 0; i < N; ++i) {
       const int64_t t = rows.time(i, step);
       if (t < 0) std::memset(step_dgh + i * G, 0, static_cast<size_t>(G) * sizeof(float));
@@ -216,7 +215,7 @@ void gru_backward(Isa isa, const GruShape& s, const GruBackward& a) {
     }
     if (!lbr) {
       // d(r*h) = dn_pre W_hn; then dr_pre and dh_prev += d(r*h) * r.
-      gemm(isa, {N, H, H, step_dgh + 2 * H, G, a.w_hh + 2 * H * H, H, d_rh, H, nullptr, false});
+      gemm(isa, {N, H, H, step_dgh + 2 * H, G, w_n, 0, d_rh, H, nullptr, false, true});
       for_rows(N, H, [&](int64_t i) {
         const int64_t t = rows.time(i, step);
         if (t < 0) return;
@@ -232,36 +231,35 @@ void gru_backward(Isa isa, const GruShape& s, const GruBackward& a) {
       });
     }
     // dh_prev += d_gh W_hh (reset after: the r and z rows only; n went through d(r*h)).
-    gemm(isa, {N, H, lbr ? G : 2 * H, step_dgh, G, a.w_hh, H, dh_prev, H, nullptr, true});
+    gemm(isa, {N, H, lbr ? G : 2 * H, step_dgh, G, w_rows, 0, dh_prev, H, nullptr, true, true});
     std::swap(dh, dh_prev);
   }
   std::memcpy(a.grad_h0, dh, static_cast<size_t>(N * H) * sizeof(float));
   // grad_x = d_gi W_ih; grad W_ih = d_gi^T x; grad W_hh = d_gh^T h_src.
   gemm(isa, {TN, D, G, d_gi, G, a.w_ih, D, a.grad_x, D, nullptr, false});
-  transpose(d_gi, TN, G, G, d_t);
-  gemm(isa, {G, D, TN, d_t, TN, a.x, D, a.grad_w_ih, D, nullptr, false});
-  transpose(d_gh, TN, G, G, d_t);
+  gemm(isa, {G, D, TN, d_gi, G, a.x, D, a.grad_w_ih, D, nullptr, false, false, true});
   for (int64_t row = 0; row < TN; ++row) {
     std::memcpy(h_src + row * H, a.reserve + row * R + 4 * H, static_cast<size_t>(H) * sizeof(float));
   }
-  gemm(isa, {lbr ? G : 2 * H, H, TN, d_t, TN, h_src, H, a.grad_w_hh, H, nullptr, false});
+  gemm(isa, {lbr ? G : 2 * H, H, TN, d_gh, G, h_src, H, a.grad_w_hh, H, nullptr, false, false, true});
   if (!lbr) {  // W_hn multiplied r * h
     for (int64_t row = 0; row < TN; ++row) {
       const float* res = a.reserve + row * R;
       for (int64_t j = 0; j < H; ++j) h_src[row * H + j] = res[j] * res[4 * H + j];
     }
-    gemm(isa, {H, H, TN, d_t + 2 * H * TN, TN, h_src, H, a.grad_w_hh + 2 * H * H, H, nullptr, false});
+    gemm(isa, {H, H, TN, d_gh + 2 * H, G, h_src, H, a.grad_w_hh + 2 * H * H, H, nullptr, false, false, true});
   }
-  // Bias gradients: column sums in double.
+  // Bias gradients: column sums in double, row by row (sequential reads).
+  double* column = reinterpret_cast<double*>(bias_sums);
   for (int64_t which = 0; which < 2; ++which) {
     float* out = which == 0 ? a.grad_b_ih : a.grad_b_hh;
     const float* src = which == 0 ? d_gi : d_gh;
     if (!out) continue;
-    for (int64_t j = 0; j < G; ++j) {
-      double acc = 0.0;
-      for (int64_t row = 0; row < TN; ++row) acc += src[row * G + j];
-      out[j] = static_cast<float>(acc);
+    std::fill(column, column + G, 0.0);
+    for (int64_t row = 0; row < TN; ++row) {
+      for (int64_t j = 0; j < G; ++j) column[j] += src[row * G + j];
     }
+    for (int64_t j = 0; j < G; ++j) out[j] = static_cast<float>(column[j]);
   }
 }
 
