@@ -37,10 +37,14 @@ inline constexpr GemmTiling kAvx512Gemm{16, 6, 4};   // 24 accumulators
 inline constexpr GemmTiling kPortableGemm = kAvx512Gemm;
 
 // Work items: blocks of kGemmRowBlock rows of C x groups of column panels (of vectors * width
-// columns): one panel each, or all of them when A is transposed, so that its packed copy serves
-// every panel.
+// columns). With enough row blocks an item takes every panel, so that its rows of A (a depth block
+// of them fills L2 halfway) serve all of N before the next rows come (as BLIS orders its loops);
+// a transposed A, packed per item, too. Few rows (a GRU step): one panel per item, for threads.
 inline constexpr int64_t kGemmRowBlock = 96;
-inline int64_t gemm_panels_per_item(const GemmArgs& g, int64_t panels) { return g.a_transposed ? panels : 1; }
+inline int64_t gemm_panels_per_item(const GemmArgs& g, int64_t panels) {
+  constexpr int64_t kMinRowBlocks = 8;
+  return g.a_transposed || (g.m + kGemmRowBlock - 1) / kGemmRowBlock >= kMinRowBlocks ? panels : 1;
+}
 
 // Runs work items [begin, end) (see gemm_simd.h).
 using GemmKernel = void (*)(const GemmArgs&, int64_t begin, int64_t end);

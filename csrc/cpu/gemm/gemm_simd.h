@@ -17,11 +17,18 @@ namespace {
 
 constexpr int64_t kDepth = 256;
 
-// B's row k of the panel starting at column j0: in place, or in the packed panel.
+// Where a tile reads B: row k of the panel at column j0 is b + (k - k0) * k_stride (in place:
+// stride ldb; packed: the panel's rows, stride panel).
+struct BPanel {
+  const float* b;
+  int64_t k_stride;
+};
+
 template <class S, int V>
-inline const float* b_row(const GemmArgs& g, int64_t j0, int64_t k) {
+inline BPanel b_panel(const GemmArgs& g, int64_t j0, int64_t k0) {
   constexpr int64_t panel = static_cast<int64_t>(V) * S::kWidth;
-  return g.b_packed ? g.b + (j0 / panel) * g.k * panel + k * panel : g.b + k * g.ldb + j0;
+  if (g.b_packed) return {g.b + (j0 / panel) * g.k * panel + k0 * panel, panel};
+  return {g.b + k0 * g.ldb + j0, g.ldb};
 }
 
 // Where a tile reads A: A(m0 + r, k) = a[r * row_stride + (k - k0) * k_stride] (in place: a at row m0,
@@ -31,7 +38,8 @@ struct APanel {
   int64_t row_stride, k_stride;
 };
 
-template <class S, int R, int V>
+// kMaskedB: B's last vectors are partly past N and read masked (a tail panel in place).
+template <class S, int R, int V, bool kMaskedB>
 void gemm_tile(const GemmArgs& g, const APanel& ap, int64_t m0, int64_t j0, int64_t k0, int64_t k1,
                const typename S::Mask (&mask)[V], bool full) {
   using Vec = typename S::Vec;
@@ -48,13 +56,12 @@ void gemm_tile(const GemmArgs& g, const APanel& ap, int64_t m0, int64_t j0, int6
     }
   }
   const float* a = ap.a;
-  for (int64_t k = k0; k < k1; ++k, a += ap.k_stride) {
-    const float* brow = b_row<S, V>(g, j0, k);
+  const BPanel bp = b_panel<S, V>(g, j0, k0);
+  const float* brow = bp.b;
+  for (int64_t k = k0; k < k1; ++k, a += ap.k_stride, brow += bp.k_stride) {
     Vec b[V];
 #pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) {
-      b[v] = full || g.b_packed ? S::load(brow + v * W) : S::load_masked(brow + v * W, mask[v]);
-    }
+    for (int v = 0; v < V; ++v) b[v] = kMaskedB ? S::load_masked(brow + v * W, mask[v]) : S::load(brow + v * W);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const Vec x = S::broadcast(a[r * ap.row_stride]);
@@ -76,10 +83,11 @@ template <class S, int RMax, int V>
 struct GemmTileTable {
   using Tile = void (*)(const GemmArgs&, const APanel&, int64_t, int64_t, int64_t, int64_t,
                         const typename S::Mask (&)[V], bool);
-  Tile tile[RMax];
+  Tile tile[2][RMax];  // [B masked][rows - 1]
   template <int R>
   constexpr void fill() {
-    tile[R - 1] = &gemm_tile<S, R, V>;
+    tile[0][R - 1] = &gemm_tile<S, R, V, false>;
+    tile[1][R - 1] = &gemm_tile<S, R, V, true>;
     if constexpr (R < RMax) fill<R + 1>();
   }
   constexpr GemmTileTable() : tile{} { fill<1>(); }
@@ -126,7 +134,8 @@ void gemm_simd(const GemmArgs& g, int64_t begin, int64_t end) {
           const int64_t rows = m_end - m < RMax ? m_end - m : RMax;
           const APanel ap = a_packed ? APanel{a_packed + (m - m_begin) * (k1 - k0), 1, RMax}
                                      : APanel{g.a + m * g.lda + k0, g.lda, 1};
-          table.tile[rows - 1](g, ap, m, j0, k0, k1, mask, cols == panel);
+          const bool full = cols == panel;
+          table.tile[!full && !g.b_packed][rows - 1](g, ap, m, j0, k0, k1, mask, full);
         }
       }
       if (g.k == 0) break;
