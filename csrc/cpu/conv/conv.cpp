@@ -18,6 +18,7 @@ namespace {
 struct SimdKernels {
   CorrelateForwardKernel fwd;
   CorrelateWeightGradKernel wgrad;
+  CorrelateWeightGradDotKernel wgrad_dot;
   SimdTiling tiling;
   const char* fwd_name;
   const char* wgrad_name;
@@ -25,13 +26,13 @@ struct SimdKernels {
 
 // Null for the scalar variant.
 const SimdKernels* simd_kernels(Isa isa) {
-  static const SimdKernels portable{conv_fwd_portable, conv_bwd_weight_portable, kPortableTiling, "conv_fwd_portable",
-                                    "conv_bwd_weight_portable"};
+  static const SimdKernels portable{conv_fwd_portable, conv_bwd_weight_portable, conv_bwd_weight_dot_portable,
+                                    kPortableTiling, "conv_fwd_portable", "conv_bwd_weight_portable"};
 #if defined(ICTUS_X86)
-  static const SimdKernels avx2{conv_fwd_avx2, conv_bwd_weight_avx2, kAvx2Tiling, "conv_fwd_avx2",
-                                "conv_bwd_weight_avx2"};
-  static const SimdKernels avx512{conv_fwd_avx512, conv_bwd_weight_avx512, kAvx512Tiling, "conv_fwd_avx512",
-                                  "conv_bwd_weight_avx512"};
+  static const SimdKernels avx2{conv_fwd_avx2, conv_bwd_weight_avx2, conv_bwd_weight_dot_avx2, kAvx2Tiling,
+                                "conv_fwd_avx2", "conv_bwd_weight_avx2"};
+  static const SimdKernels avx512{conv_fwd_avx512, conv_bwd_weight_avx512, conv_bwd_weight_dot_avx512, kAvx512Tiling,
+                                  "conv_fwd_avx512", "conv_bwd_weight_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -267,9 +268,13 @@ void simd_backward_data(const SimdKernels& k, const ConvShape& s, const float* g
 }
 
 // grad_w via the GEMM kernel of conv_bwd_weight_simd.h, which writes it transposed to
-// (taps, C_in, C_out rounded up to the vector width); transposed back here.
+// (taps, C_in, C_out rounded up to the vector width), transposed back here; for fewer than 4 input
+// channels (as packed_feed) via the kernel of conv_bwd_weight_dot_simd.h, straight into grad_w,
+// with grad_b too (when given).
+bool uses_dot_weight_grad(const ConvShape& s) { return s.in_channels < 4; }
+
 void simd_backward_weight(const SimdKernels& k, const ConvShape& s, const float* grad_y, const CorrelateSource& src,
-                          float* grad_weight) {
+                          float* grad_weight, float* grad_bias) {
   const int64_t width = k.tiling.width;
   const int64_t taps = s.kernel_h * s.kernel_w;
   const int64_t padded = (s.out_channels + width - 1) / width * width;
@@ -289,6 +294,11 @@ void simd_backward_weight(const SimdKernels& k, const ConvShape& s, const float*
   p.grad_out_batch_stride = s.out_channels * s.out_h * s.out_w;
   p.grad_out_channel_stride = s.out_h * s.out_w;
   p.grad_weight_t = weight_t;
+  if (uses_dot_weight_grad(s)) {
+    ThreadPool::instance().parallel_for(BalancedBlocks(s.out_channels, kDotOuts).count,
+                                        [&](int64_t b, int64_t e) { k.wgrad_dot(p, grad_weight, grad_bias, b, e); });
+    return;
+  }
   const int64_t items = BalancedBlocks(padded / width, k.tiling.wgrad_vectors).count * taps *
                         BalancedBlocks(s.in_channels, k.tiling.wgrad_channels).count;
   ThreadPool::instance().parallel_for(items, [&](int64_t b, int64_t e) { k.wgrad(p, b, e); });
@@ -380,11 +390,16 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
     if (k) simd_backward_data(*k, s, grad_y, weight, grads.grad_x);
     else conv_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
   }
+  bool bias_done = false;
   if (grads.grad_weight) {
-    if (k) simd_backward_weight(*k, s, grad_y, plan_input(s, x, false).source, grads.grad_weight);
-    else conv_bwd_weight_scalar(s, grad_y, x, grads.grad_weight);
+    if (k) {
+      simd_backward_weight(*k, s, grad_y, plan_input(s, x, false).source, grads.grad_weight, grads.grad_bias);
+      bias_done = uses_dot_weight_grad(s);
+    } else {
+      conv_bwd_weight_scalar(s, grad_y, x, grads.grad_weight);
+    }
   }
-  if (grads.grad_bias) backward_bias(s, grad_y, grads.grad_bias);
+  if (grads.grad_bias && !bias_done) backward_bias(s, grad_y, grads.grad_bias);
 }
 
 const char* conv_kernel_name(Isa isa, const char* direction) {

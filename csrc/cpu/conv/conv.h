@@ -116,6 +116,18 @@ void conv_fwd_portable(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
+// Few input channels (conv_bwd_weight_dot_simd.h): writes grad_weight (C_out, C_in, taps) itself,
+// and grad_bias (C_out,) unless null;
+// work items are blocks of kDotOuts output channels; register tiles kDotOuts x kDotTaps pairs.
+inline constexpr int kDotOuts = 3, kDotTaps = 3;  // 9 accumulators + 6 loaded vectors: 15 AVX2 registers
+using CorrelateWeightGradDotKernel = void (*)(const CorrelateWeightGrad&, float* grad_weight, float* grad_bias,
+                                              int64_t begin, int64_t end);
+void conv_bwd_weight_dot_avx2(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
+                              int64_t end);
+void conv_bwd_weight_dot_avx512(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
+                                int64_t end);
+void conv_bwd_weight_dot_portable(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
+                                  int64_t end);
 
 // The scalar variant: plain loops over conv_geometry.h, accumulating in double.
 // x (N, C_in, H, W), weight (C_out, C_in, KH, KW), bias (C_out,) or null, y (N, C_out, H_out, W_out).

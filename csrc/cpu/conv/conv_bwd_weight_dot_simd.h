@@ -1,0 +1,159 @@
+// The weight-gradient kernel for layers with few input channels (a network's first layer: one
+// spectrogram channel), written once against the SIMD vocabulary S and instantiated by
+// conv_bwd_weight_dot_<isa>.cpp. The GEMM of conv_bwd_weight_simd.h vectorises over output
+// channels and keeps P input channels per tap in registers; with one input channel that is
+// OV x 1 accumulators, too few to hide the FMA latency (12 GFLOP/s on the 1->16 3x3 layer).
+// Here the vectors run along the output positions of a row instead: a register tile holds
+// kDotOuts output channels x kDotTaps (tap, channel) pairs; per W positions it loads kDotOuts
+// vectors of grad_y and kDotTaps of the source for kDotOuts * kDotTaps FMAs. A work item owns a
+// block of output channels and all pairs: it walks the rows in chunks of kDotRows, running every
+// pair block over a chunk while its grad_y rows are in cache (one pass over grad_y from memory;
+// an item per pair block streamed it once per block, and the layer is memory-bound), keeping the
+// accumulators in memory between chunks; the lanes are summed at the end. The bias gradient of
+// the block's channels is summed from the same cached rows (a second pass over grad_y from memory
+// cost as much as the weights). Each item owns its weights and sums in a fixed order:
+// deterministic.
+#pragma once
+
+#include <cstdint>
+
+#include "common/scratch.h"
+#include "cpu/conv/conv.h"
+
+namespace ictus::cpu {
+namespace {
+
+constexpr int64_t kDotRows = 16;
+
+// Accumulates rows [h_begin, h_end) of batch item n into acc_mem (O x Q vectors, W floats each).
+template <class S, int O, int Q>
+void wgrad_dot_block(const CorrelateWeightGrad& p, int64_t o0, int64_t q0, int64_t n, int64_t h_begin, int64_t h_end,
+                     float* acc_mem) {
+  using Vec = typename S::Vec;
+  constexpr int W = S::kWidth;
+  const CorrelateSource& src = p.src;
+  Vec acc[O][Q];
+  for (int o = 0; o < O; ++o) {
+    for (int q = 0; q < Q; ++q) acc[o][q] = S::load(acc_mem + (o * Q + q) * W);
+  }
+  const int64_t L = p.out_length;
+  {
+    const float* src_n = src.data + n * src.batch_stride;
+    for (int64_t h = h_begin; h < h_end; ++h) {
+      const float* gy[O];
+      for (int o = 0; o < O; ++o) gy[o] = p.grad_out + n * p.grad_out_batch_stride + (o0 + o) * p.grad_out_channel_stride + h * L;
+      // Per pair: the source under position 0 and the positions [lo, hi) that read real values.
+      const float* xs[Q];
+      int64_t lo[Q], hi[Q], lo_max = 0, hi_min = L;
+      for (int q = 0; q < Q; ++q) {
+        const int64_t pair = q0 + q, i = pair / src.channels, c = pair % src.channels;
+        const CorrelateTap tap = src.taps[i];
+        const int64_t r = h * p.row_step + tap.row_offset;
+        const bool row_ok = r >= 0 && r < src.rows;
+        lo[q] = row_ok ? (tap.offset < 0 ? -tap.offset : 0) : L;
+        hi[q] = row_ok ? src.phase_length[tap.phase] - tap.offset : 0;
+        if (hi[q] > L) hi[q] = L;
+        xs[q] = src_n + c * src.channel_stride + (row_ok ? r : 0) * src.row_stride + tap.phase * src.phase_stride +
+                tap.offset;
+        if (lo[q] > lo_max) lo_max = lo[q];
+        if (hi[q] < hi_min) hi_min = hi[q];
+      }
+      for (int64_t t = 0; t < L; t += W) {
+        Vec g[O], x[Q];
+        if (t >= lo_max && t + W <= hi_min) {  // the interior: plain loads
+          for (int o = 0; o < O; ++o) g[o] = S::load(gy[o] + t);
+          for (int q = 0; q < Q; ++q) x[q] = S::load(xs[q] + t);
+        } else {
+          const int64_t end = L - t < W ? L - t : W;
+          for (int o = 0; o < O; ++o) g[o] = S::load_masked(gy[o] + t, S::range_mask(0, static_cast<int>(end)));
+          for (int q = 0; q < Q; ++q) {
+            const int64_t a = lo[q] - t, b = (hi[q] < t + end ? hi[q] : t + end) - t;
+            const int la = static_cast<int>(a < 0 ? 0 : (a > W ? W : a)), lb = static_cast<int>(b < 0 ? 0 : (b > W ? W : b));
+            x[q] = la < lb ? S::load_masked(xs[q] + t, S::range_mask(la, lb)) : S::zero();
+          }
+        }
+        for (int o = 0; o < O; ++o) {
+          for (int q = 0; q < Q; ++q) acc[o][q] = S::fma(g[o], x[q], acc[o][q]);
+        }
+      }
+    }
+  }
+  for (int o = 0; o < O; ++o) {
+    for (int q = 0; q < Q; ++q) S::store(acc_mem + (o * Q + q) * W, acc[o][q]);
+  }
+}
+
+template <class S>
+struct WgradDotTable {
+  using Block = void (*)(const CorrelateWeightGrad&, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
+  Block block[kDotOuts][kDotTaps];
+  template <int O, int Q>
+  constexpr void fill() {
+    block[O - 1][Q - 1] = &wgrad_dot_block<S, O, Q>;
+    if constexpr (Q < kDotTaps) fill<O, Q + 1>();
+    else if constexpr (O < kDotOuts) fill<O + 1, 1>();
+  }
+  constexpr WgradDotTable() : block{} { fill<1, 1>(); }
+};
+
+// Work items [begin, end): blocks of kDotOuts output channels.
+// Adds the sum of grad_y's rows [h_begin, h_end) of channel o, item n, to *total (a row at a time
+// in vector lanes, then in double).
+template <class S>
+void add_row_sums(const CorrelateWeightGrad& p, int64_t o, int64_t n, int64_t h_begin, int64_t h_end, double* total) {
+  constexpr int W = S::kWidth;
+  const int64_t L = p.out_length;
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const float* g = p.grad_out + n * p.grad_out_batch_stride + o * p.grad_out_channel_stride + h * L;
+    typename S::Vec acc = S::zero();
+    int64_t t = 0;
+    for (; t + W <= L; t += W) acc = S::add(acc, S::load(g + t));
+    if (t < L) acc = S::add(acc, S::load_masked(g + t, S::range_mask(0, static_cast<int>(L - t))));
+    *total += S::sum(acc);
+  }
+}
+
+template <class S>
+void conv_bwd_weight_dot_simd(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
+                              int64_t end) {
+  static constexpr WgradDotTable<S> table{};
+  constexpr int W = S::kWidth;
+  const CorrelateSource& src = p.src;
+  const BalancedBlocks outs(p.out_channels, kDotOuts), pairs(src.num_taps * src.channels, kDotTaps);
+  const int64_t tile_floats = static_cast<int64_t>(kDotOuts) * kDotTaps * W;
+  float* acc_mem = scratch_floats(ScratchSlot::kPackedTiles, static_cast<size_t>(pairs.count * tile_floats));
+  for (int64_t ob = begin; ob < end; ++ob) {
+    const int64_t o0 = outs.begin(ob), o_count = outs.size(ob);
+    for (int64_t e = 0; e < pairs.count * tile_floats; ++e) acc_mem[e] = 0.0f;
+    double bias[kDotOuts] = {};
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t h0 = 0; h0 < p.out_rows; h0 += kDotRows) {
+        const int64_t h1 = p.out_rows - h0 < kDotRows ? p.out_rows : h0 + kDotRows;
+        for (int64_t qb = 0; qb < pairs.count; ++qb) {
+          table.block[o_count - 1][pairs.size(qb) - 1](p, o0, pairs.begin(qb), n, h0, h1, acc_mem + qb * tile_floats);
+        }
+        if (grad_bias) {
+          for (int64_t o = 0; o < o_count; ++o) add_row_sums<S>(p, o0 + o, n, h0, h1, &bias[o]);
+        }
+      }
+    }
+    if (grad_bias) {
+      for (int64_t o = 0; o < o_count; ++o) grad_bias[o0 + o] = static_cast<float>(bias[o]);
+    }
+    // grad_weight is (C_out, C_in, taps); a tile of O x Q accumulators is stored O-major.
+    for (int64_t qb = 0; qb < pairs.count; ++qb) {
+      const int64_t q_count = pairs.size(qb);
+      for (int64_t o = 0; o < o_count; ++o) {
+        for (int64_t q = 0; q < q_count; ++q) {
+          const int64_t pair = pairs.begin(qb) + q, i = pair / src.channels, c = pair % src.channels;
+          const float* lanes = acc_mem + qb * tile_floats + (o * q_count + q) * W;
+          grad_weight[((o0 + o) * src.channels + c) * src.num_taps + src.taps[i].weight_offset] =
+              S::sum(S::load(lanes));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ictus::cpu
