@@ -2,10 +2,10 @@
 // common/gru_shape.h). Every kernel gives each output element to one thread that sums in a fixed
 // order: deterministic, no atomics.
 //  - Input projection and weight gradients: one strided GEMM kernel (shared-memory tiles).
-//  - Forward recurrence, small H (weights within 48 KiB of shared memory): one persistent block
-//    per sequence runs all its steps in one launch, W_hh and the state on chip.
-//  - Forward recurrence, larger H, and the backward recurrence: per step a GEMM of the state with
-//    W_hh and an element-wise gate kernel.
+//  - Recurrence, small H (weights within 48 KiB of shared memory), forward and backward: one
+//    persistent block per sequence runs all its steps in one launch, W_hh and the state (or its
+//    gradient) on chip.
+//  - Recurrence, larger H: per step a GEMM of the state with W_hh and an element-wise gate kernel.
 // Tests: tests/test_gru.py (the CUDA section needs a GPU and CuPy).
 #include <cuda_runtime.h>
 
@@ -166,6 +166,75 @@ __global__ void persistent_fwd_kernel(GruShape s, const float* __restrict__ gi, 
       __syncthreads();
     }
     for (int64_t j = threadIdx.x; j < H; j += blockDim.x) h_n[i * H + j] = h[j];
+    __syncthreads();
+  }
+}
+
+// The whole backward recurrence of sequence blockIdx.x (grid-stride over sequences): per step,
+// from the last to the first, thread j < H derives unit j's gate gradients (writing its rows of
+// d_gi and d_gh), then thread k < H gathers dh_prev[k] through W_hh from shared memory. d_gi and
+// d_gh are zero past each length (the launcher clears them).
+__global__ void persistent_bwd_kernel(GruShape s, const float* __restrict__ grad_y, const float* __restrict__ grad_h_n,
+                                      const float* __restrict__ w_hh, const float* __restrict__ reserve,
+                                      const int64_t* __restrict__ lengths, float* __restrict__ d_gi,
+                                      float* __restrict__ d_gh, float* __restrict__ grad_h0) {
+  extern __shared__ float shared[];
+  const int64_t H = s.hidden, G = 3 * H, N = s.batch, R = kGruReserveGates * H;
+  const bool lbr = s.linear_before_reset;
+  float* w = shared;       // (3H, H)
+  float* dgh = w + G * H;  // (3H,) the step's recurrent pre-activation gradients
+  float* dh = dgh + G;     // (H,) dL/dh after the step
+  float* dhp = dh + H;     // (H,) dL/dh_prev's direct part
+  for (int64_t q = threadIdx.x; q < G * H; q += blockDim.x) w[q] = w_hh[q];
+  for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
+    const int64_t length = sequence_length(lengths, i, s.steps);
+    for (int64_t j = threadIdx.x; j < H; j += blockDim.x) dh[j] = grad_h_n ? grad_h_n[i * H + j] : 0.0f;
+    __syncthreads();
+    for (int64_t step = length - 1; step >= 0; --step) {
+      const int64_t t = gru_step_time(length, step, s.reverse);
+      const float* res = reserve + (t * N + i) * R;
+      float* dgi_row = d_gi + (t * N + i) * G;
+      float* dgh_row = d_gh + (t * N + i) * G;
+      for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
+        const float r = res[j], z = res[H + j], nv = res[2 * H + j], hn = res[3 * H + j], h_prev = res[4 * H + j];
+        const float g = dh[j] + grad_y[(t * N + i) * H + j];
+        const float dn_pre = g * (1.0f - z) * (1.0f - nv * nv);
+        const float dz_pre = g * (h_prev - nv) * z * (1.0f - z);
+        dgi_row[H + j] = dgh_row[H + j] = dgh[H + j] = dz_pre;
+        dgi_row[2 * H + j] = dn_pre;
+        dhp[j] = g * z;
+        if (lbr) {
+          const float dr_pre = dn_pre * hn * r * (1.0f - r);
+          dgi_row[j] = dgh_row[j] = dgh[j] = dr_pre;
+          dgh_row[2 * H + j] = dgh[2 * H + j] = dn_pre * r;
+        } else {
+          dgh_row[2 * H + j] = dgh[2 * H + j] = dn_pre;
+        }
+      }
+      __syncthreads();
+      if (!lbr) {  // d(r * h) = dn_pre W_hn, then the reset gate's gradient and r d(r * h)
+        for (int64_t k = threadIdx.x; k < H; k += blockDim.x) {
+          float drh = 0.0f;
+          for (int64_t j = 0; j < H; ++j) drh += dgh[2 * H + j] * w[(2 * H + j) * H + k];
+          const float r = res[k], h_prev = res[4 * H + k];
+          const float dr_pre = drh * h_prev * r * (1.0f - r);
+          dgi_row[k] = dgh_row[k] = dr_pre;
+          dhp[k] += drh * r;
+        }
+        __syncthreads();
+        for (int64_t k = threadIdx.x; k < H; k += blockDim.x) dgh[k] = dgh_row[k];
+        __syncthreads();
+      }
+      // dh_prev = the direct part + dgh W_hh (reset after: the r and z rows only).
+      const int64_t rows = lbr ? G : 2 * H;
+      for (int64_t k = threadIdx.x; k < H; k += blockDim.x) {
+        float acc = dhp[k];
+        for (int64_t g = 0; g < rows; ++g) acc += dgh[g] * w[g * H + k];
+        dh[k] = acc;
+      }
+      __syncthreads();
+    }
+    for (int64_t j = threadIdx.x; j < H; j += blockDim.x) grad_h0[i * H + j] = dh[j];
     __syncthreads();
   }
 }
@@ -398,29 +467,37 @@ void gru_backward(const GruShape& s, const GruBackward& a, int device, uintptr_t
   float* dh_prev = dh + N * H;
   float* d_rh = dh_prev + N * H;
   ICTUS_CUDA_CHECK(cudaMemsetAsync(d_gi, 0, static_cast<size_t>(2 * TN * G) * sizeof(float), st));
-  if (a.grad_h_n) {
-    ICTUS_CUDA_CHECK(cudaMemcpyAsync(dh, a.grad_h_n, static_cast<size_t>(N * H) * sizeof(float),
-                                     cudaMemcpyDeviceToDevice, st));
-  } else {
-    ICTUS_CUDA_CHECK(cudaMemsetAsync(dh, 0, static_cast<size_t>(N * H) * sizeof(float), st));
-  }
-  for (int64_t step = T - 1; step >= 0; --step) {
-    gates_bwd_kernel<<<grid_for(N * H), kThreads, 0, st>>>(s, step, a.grad_y, a.reserve, dh, dh_prev, d_gi, d_gh,
-                                                           step_dgh, lengths);
+  if (gru_persistent(s)) {
+    const int threads = static_cast<int>((G + 31) / 32 * 32);
+    const unsigned blocks = static_cast<unsigned>(N < 65535 ? N : 65535);
+    persistent_bwd_kernel<<<blocks, threads, static_cast<size_t>(persistent_shared_bytes(s)), st>>>(
+        s, a.grad_y, a.grad_h_n, a.w_hh, a.reserve, lengths, d_gi, d_gh, a.grad_h0);
     ICTUS_CUDA_CHECK_LAUNCH();
-    if (!lbr) {
-      // d(r * h) = dn_pre W_hn: B(k, j) = W_hh[2H + k][j].
-      launch_gemm({N, H, H, step_dgh + 2 * H, G, 1, a.w_hh + 2 * H * H, H, 1, d_rh, H, nullptr, false}, st);
-      reset_bwd_kernel<<<grid_for(N * H), kThreads, 0, st>>>(s, step, a.reserve, d_rh, dh_prev, d_gi, d_gh, step_dgh,
-                                                             lengths);
-      ICTUS_CUDA_CHECK_LAUNCH();
+  } else {
+    if (a.grad_h_n) {
+      ICTUS_CUDA_CHECK(cudaMemcpyAsync(dh, a.grad_h_n, static_cast<size_t>(N * H) * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, st));
+    } else {
+      ICTUS_CUDA_CHECK(cudaMemsetAsync(dh, 0, static_cast<size_t>(N * H) * sizeof(float), st));
     }
-    // dh_prev += step_dgh W_hh (reset after: the r and z rows only).
-    launch_gemm({N, H, lbr ? G : 2 * H, step_dgh, G, 1, a.w_hh, H, 1, dh_prev, H, nullptr, true}, st);
-    std::swap(dh, dh_prev);
+    for (int64_t step = T - 1; step >= 0; --step) {
+      gates_bwd_kernel<<<grid_for(N * H), kThreads, 0, st>>>(s, step, a.grad_y, a.reserve, dh, dh_prev, d_gi, d_gh,
+                                                             step_dgh, lengths);
+      ICTUS_CUDA_CHECK_LAUNCH();
+      if (!lbr) {
+        // d(r * h) = dn_pre W_hn: B(k, j) = W_hh[2H + k][j].
+        launch_gemm({N, H, H, step_dgh + 2 * H, G, 1, a.w_hh + 2 * H * H, H, 1, d_rh, H, nullptr, false}, st);
+        reset_bwd_kernel<<<grid_for(N * H), kThreads, 0, st>>>(s, step, a.reserve, d_rh, dh_prev, d_gi, d_gh, step_dgh,
+                                                               lengths);
+        ICTUS_CUDA_CHECK_LAUNCH();
+      }
+      // dh_prev += step_dgh W_hh (reset after: the r and z rows only).
+      launch_gemm({N, H, lbr ? G : 2 * H, step_dgh, G, 1, a.w_hh, H, 1, dh_prev, H, nullptr, true}, st);
+      std::swap(dh, dh_prev);
+    }
+    ICTUS_CUDA_CHECK(cudaMemcpyAsync(a.grad_h0, dh, static_cast<size_t>(N * H) * sizeof(float),
+                                     cudaMemcpyDeviceToDevice, st));
   }
-  ICTUS_CUDA_CHECK(cudaMemcpyAsync(a.grad_h0, dh, static_cast<size_t>(N * H) * sizeof(float), cudaMemcpyDeviceToDevice,
-                                   st));
   // grad_x = d_gi W_ih; grad W_ih = d_gi^T x; grad W_hh = d_gh^T h_prev (W_hn, reset after: r * h_prev).
   launch_gemm({TN, D, G, d_gi, G, 1, a.w_ih, D, 1, a.grad_x, D, nullptr, false}, st);
   launch_gemm({G, D, TN, d_gi, 1, G, a.x, D, 1, a.grad_w_ih, D, nullptr, false}, st);
