@@ -7,12 +7,14 @@
   data and a failure reproduces by re-running that test. Set ``ICTUS_TEST_SEED=<int>`` to draw
   another set of data for the whole run (the seed is mixed into every test's seed).
 * ``randn``: ``randn(*shape)`` -> float32 standard-normal data from ``rng`` (never zeros).
+* ``cp``: the CuPy module for the CUDA tests, which skip with the reason when CuPy, ictus' CUDA
+  kernels or a GPU are missing.
 """
 from __future__ import annotations
 
 import os
 import zlib
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -50,3 +52,14 @@ def restore_num_threads() -> Iterator[int]:
     before = ictus.get_num_threads()
     yield before
     ictus.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def cp() -> Any:
+    cupy = pytest.importorskip("cupy", reason="the CUDA tests need CuPy (pip install cupy-cuda12x) and a GPU",
+                               exc_type=ImportError)
+    if not ictus.cuda.is_compiled():
+        pytest.skip("ictus was built without CUDA kernels (rebuild with nvcc on PATH: ICTUS_CUDA=ON pip install .)")
+    if not ictus.cuda.is_available():
+        pytest.skip("no CUDA GPU is visible (ictus.cuda.is_available() is False)")
+    return cupy

@@ -20,17 +20,6 @@ RTOL = 1e-5
 PATHS = ["alloc", "out_nan"]
 
 
-@pytest.fixture(scope="module")
-def cp() -> Any:
-    cupy = pytest.importorskip("cupy", reason="the CUDA tests need CuPy (pip install cupy-cuda12x) and a GPU",
-                               exc_type=ImportError)
-    if not ictus.cuda.is_compiled():
-        pytest.skip("ictus was built without CUDA kernels (rebuild with nvcc on PATH: ICTUS_CUDA=ON pip install .)")
-    if not ictus.cuda.is_available():
-        pytest.skip("no CUDA GPU is visible (ictus.cuda.is_available() is False)")
-    return cupy
-
-
 def by_name(name: str) -> Case:
     return next(c for c in ALL_CASES if c.name == name)
 

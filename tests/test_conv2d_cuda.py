@@ -23,17 +23,6 @@ PATHS = ["alloc", "out_nan"]
 GRADS = ("grad_x", "grad_weight", "grad_bias")
 
 
-@pytest.fixture(scope="module")
-def cp() -> Any:
-    cupy = pytest.importorskip("cupy", reason="the CUDA tests need CuPy (pip install cupy-cuda12x) and a GPU",
-                               exc_type=ImportError)
-    if not ictus.cuda.is_compiled():
-        pytest.skip("ictus was built without CUDA kernels (rebuild with nvcc on PATH: ICTUS_CUDA=ON pip install .)")
-    if not ictus.cuda.is_available():
-        pytest.skip("no CUDA GPU is visible (ictus.cuda.is_available() is False)")
-    return cupy
-
-
 def draw(case: Case, randn: Callable[..., np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     x, w = randn(*case.x_shape), randn(*case.w_shape)
     b = randn(case.c_out) if case.bias else None

@@ -527,17 +527,6 @@ def test_reference_by_hand(linear_before_reset: bool) -> None:
 # ----------------------------------------------------------------------------------- CUDA
 
 
-@pytest.fixture(scope="module")
-def cp() -> Any:
-    cupy = pytest.importorskip("cupy", reason="the CUDA tests need CuPy (pip install cupy-cuda12x) and a GPU",
-                               exc_type=ImportError)
-    if not ictus.cuda.is_compiled():
-        pytest.skip("ictus was built without CUDA kernels (rebuild with nvcc on PATH: ICTUS_CUDA=ON pip install .)")
-    if not ictus.cuda.is_available():
-        pytest.skip("no CUDA GPU is visible (ictus.cuda.is_available() is False)")
-    return cupy
-
-
 def to_gpu(cp: Any, inp: Inputs) -> Inputs:
     """The arrays on the GPU; lengths stay a host array, as torch's pack_padded_sequence wants them."""
     on_gpu = {k: v if v is None or k == "lengths" else cp.asarray(v) for k, v in vars(inp).items()}

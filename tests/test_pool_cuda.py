@@ -25,17 +25,6 @@ pytestmark = pytest.mark.cuda
 PATHS = ["alloc", "out_poisoned"]
 
 
-@pytest.fixture(scope="module")
-def cp() -> Any:
-    cupy = pytest.importorskip("cupy", reason="the CUDA tests need CuPy (pip install cupy-cuda12x) and a GPU",
-                               exc_type=ImportError)
-    if not ictus.cuda.is_compiled():
-        pytest.skip("ictus was built without CUDA kernels (rebuild with nvcc on PATH: ICTUS_CUDA=ON pip install .)")
-    if not ictus.cuda.is_available():
-        pytest.skip("no CUDA GPU is visible (ictus.cuda.is_available() is False)")
-    return cupy
-
-
 def params(cases: list[PoolCase]) -> list[Any]:
     return [pytest.param(c, id=c.id) for c in cases]
 
