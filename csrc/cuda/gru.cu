@@ -25,6 +25,46 @@ __device__ inline float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 // ----------------------------------------------------------------------------------- kernels
 
+// Unit j's gate math (common/gru_shape.h) from the step's input and recurrent pre-activations;
+// writes its reserve entries when res is not null and returns the new state.
+__device__ inline float unit_forward(const float* gi_t, const float* gh, int64_t H, int64_t j, float h_prev,
+                                     bool linear_before_reset, float* res) {
+  const float r = sigmoid(gi_t[j] + gh[j]);
+  const float z = sigmoid(gi_t[H + j] + gh[H + j]);
+  const float hn = gh[2 * H + j];
+  const float nv = tanhf(gi_t[2 * H + j] + (linear_before_reset ? r * hn : hn));
+  if (res) {
+    res[j] = r;
+    res[H + j] = z;
+    res[2 * H + j] = nv;
+    res[3 * H + j] = hn;
+    res[4 * H + j] = h_prev;
+  }
+  return (1.0f - z) * nv + z * h_prev;
+}
+
+// Unit j's gate gradients from g = dL/dh' and its reserve entries, written to its entries of the
+// rows dgi and dgh and of the step's block step_dgh (reset after: the reset gate's entries come
+// later, from d(r * h)); returns dL/dh_prev's direct part, g * z.
+__device__ inline float unit_backward(const float* res, int64_t H, int64_t j, float g, bool linear_before_reset,
+                                      float* dgi, float* dgh, float* step_dgh) {
+  const float r = res[j], z = res[H + j], nv = res[2 * H + j], hn = res[3 * H + j], h_prev = res[4 * H + j];
+  const float dn_pre = g * (1.0f - z) * (1.0f - nv * nv);
+  const float dz_pre = g * (h_prev - nv) * z * (1.0f - z);
+  dgi[H + j] = dgh[H + j] = step_dgh[H + j] = dz_pre;
+  dgi[2 * H + j] = dn_pre;
+  if (linear_before_reset) {
+    const float dr_pre = dn_pre * hn * r * (1.0f - r);
+    dgi[j] = dgh[j] = step_dgh[j] = dr_pre;
+    dgh[2 * H + j] = step_dgh[2 * H + j] = dn_pre * r;
+  } else {
+    dgh[2 * H + j] = step_dgh[2 * H + j] = dn_pre;
+    step_dgh[j] = 0.0f;
+  }
+  return g * z;
+}
+
+
 // C[i][j] = (C[i][j] if accumulate, else bias[j] or 0) + sum_k A(i, k) B(k, j) with
 // A(i, k) = a[i * a_row + k * a_col] and B(k, j) = b[k * b_row + j * b_col]: strides make
 // transposed operands free. Tiles of kTile x kTile, grid-stride over tiles in both directions.
@@ -69,22 +109,8 @@ __global__ void gates_fwd_kernel(GruShape s, int64_t step, const float* __restri
     const int64_t i = e / H, j = e % H;
     const int64_t t = gru_step_time(sequence_length(lengths, i, s.steps), step, s.reverse);
     if (t < 0) continue;
-    const float* gi_t = gi + (t * N + i) * G;
-    const float* gh_i = gh + i * G;
-    const float r = sigmoid(gi_t[j] + gh_i[j]);
-    const float z = sigmoid(gi_t[H + j] + gh_i[H + j]);
-    const float hn = gh_i[2 * H + j];
-    const float nv = tanhf(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
-    const float h_prev = h[e];
-    const float h_new = (1.0f - z) * nv + z * h_prev;
-    if (reserve) {
-      float* res = reserve + (t * N + i) * kGruReserveGates * H;
-      res[j] = r;
-      res[H + j] = z;
-      res[2 * H + j] = nv;
-      res[3 * H + j] = hn;
-      res[4 * H + j] = h_prev;
-    }
+    float* res = reserve ? reserve + (t * N + i) * kGruReserveGates * H : nullptr;
+    const float h_new = unit_forward(gi + (t * N + i) * G, gh + i * G, H, j, h[e], s.linear_before_reset, res);
     h[e] = h_new;
     y[(t * N + i) * H + j] = h_new;
   }
@@ -144,20 +170,8 @@ __global__ void persistent_fwd_kernel(GruShape s, const float* __restrict__ gi, 
         __syncthreads();
       }
       for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
-        const float r = sigmoid(gi_t[j] + gh[j]);
-        const float z = sigmoid(gi_t[H + j] + gh[H + j]);
-        const float hn = gh[2 * H + j];
-        const float nv = tanhf(gi_t[2 * H + j] + (s.linear_before_reset ? r * hn : hn));
-        const float h_prev = h[j];
-        const float h_new = (1.0f - z) * nv + z * h_prev;
-        if (reserve) {
-          float* res = reserve + (t * N + i) * kGruReserveGates * H;
-          res[j] = r;
-          res[H + j] = z;
-          res[2 * H + j] = nv;
-          res[3 * H + j] = hn;
-          res[4 * H + j] = h_prev;
-        }
+        float* res = reserve ? reserve + (t * N + i) * kGruReserveGates * H : nullptr;
+        const float h_new = unit_forward(gi_t, gh, H, j, h[j], s.linear_before_reset, res);
         y[(t * N + i) * H + j] = h_new;
         gh[j] = h_new;  // r's slot is free now; h changes only after every thread read it
       }
@@ -196,20 +210,8 @@ __global__ void persistent_bwd_kernel(GruShape s, const float* __restrict__ grad
       float* dgi_row = d_gi + (t * N + i) * G;
       float* dgh_row = d_gh + (t * N + i) * G;
       for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
-        const float r = res[j], z = res[H + j], nv = res[2 * H + j], hn = res[3 * H + j], h_prev = res[4 * H + j];
         const float g = dh[j] + grad_y[(t * N + i) * H + j];
-        const float dn_pre = g * (1.0f - z) * (1.0f - nv * nv);
-        const float dz_pre = g * (h_prev - nv) * z * (1.0f - z);
-        dgi_row[H + j] = dgh_row[H + j] = dgh[H + j] = dz_pre;
-        dgi_row[2 * H + j] = dn_pre;
-        dhp[j] = g * z;
-        if (lbr) {
-          const float dr_pre = dn_pre * hn * r * (1.0f - r);
-          dgi_row[j] = dgh_row[j] = dgh[j] = dr_pre;
-          dgh_row[2 * H + j] = dgh[2 * H + j] = dn_pre * r;
-        } else {
-          dgh_row[2 * H + j] = dgh[2 * H + j] = dn_pre;
-        }
+        dhp[j] = unit_backward(res, H, j, g, lbr, dgi_row, dgh_row, dgh);
       }
       __syncthreads();
       if (!lbr) {  // d(r * h) = dn_pre W_hn, then the reset gate's gradient and r d(r * h)
@@ -271,24 +273,9 @@ __global__ void gates_bwd_kernel(GruShape s, int64_t step, const float* __restri
       sd[j] = sd[H + j] = sd[2 * H + j] = 0.0f;
       continue;
     }
-    const float* res = reserve + (t * N + i) * R;
-    const float r = res[j], z = res[H + j], nv = res[2 * H + j], hn = res[3 * H + j], h_prev = res[4 * H + j];
     const float g = dh[e] + grad_y[(t * N + i) * H + j];
-    const float dn_pre = g * (1.0f - z) * (1.0f - nv * nv);
-    const float dz_pre = g * (h_prev - nv) * z * (1.0f - z);
-    float* dgi = d_gi + (t * N + i) * G;
-    float* dgh = d_gh + (t * N + i) * G;
-    dgi[H + j] = dgh[H + j] = sd[H + j] = dz_pre;
-    dgi[2 * H + j] = dn_pre;
-    dh_prev[e] = g * z;
-    if (s.linear_before_reset) {
-      const float dr_pre = dn_pre * hn * r * (1.0f - r);
-      dgi[j] = dgh[j] = sd[j] = dr_pre;
-      dgh[2 * H + j] = sd[2 * H + j] = dn_pre * r;
-    } else {
-      dgh[2 * H + j] = sd[2 * H + j] = dn_pre;
-      sd[j] = 0.0f;  // set by reset_bwd_kernel
-    }
+    dh_prev[e] = unit_backward(reserve + (t * N + i) * R, H, j, g, s.linear_before_reset, d_gi + (t * N + i) * G,
+                               d_gh + (t * N + i) * G, sd);
   }
 }
 
