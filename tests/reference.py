@@ -229,6 +229,17 @@ def fp32_rounding_allowance(abs_ref: Any, terms: int) -> float:
     return 4.0 * float(np.sqrt(max(terms, 1))) * 2.0**-24 * float(np.linalg.norm(np.ravel(abs_ref)))
 
 
+def conv_rounding_allowances(w_shape: tuple[int, ...], y_shape: tuple[int, ...], y_abs: Any,
+                             grads_abs: tuple[Any, Any, Any]) -> tuple[float, list[float]]:
+    """fp32_rounding_allowance for a convolution's y and its (grad_x, grad_weight, grad_bias), given
+    the same results computed from the inputs' absolute values (sums of |terms| per output)."""
+    c_out, c_in = w_shape[0], w_shape[1]
+    taps = int(np.prod(w_shape[2:]))
+    positions = int(np.prod(y_shape)) // c_out
+    return (fp32_rounding_allowance(y_abs, c_in * taps + 1),
+            [fp32_rounding_allowance(a, t) for a, t in zip(grads_abs, (c_out * taps, positions, positions), strict=True)])
+
+
 def assert_close(got: Any, ref: Any, rtol: float = 1e-5, what: str = "result", allowance: float = 0.0) -> None:
     """Asserts ||got - ref|| <= rtol ||ref|| + allowance (Frobenius norms, in float64; allowance:
     see fp32_rounding_allowance).

@@ -530,14 +530,9 @@ def test_random_shapes_every_isa(case: Case, seed: int) -> None:
     assert ictus.conv2d_output_size((case.h, case.w), (case.kh, case.kw), **case.kwargs) == case.out_hw
     ry = reference_forward(case, x, w, b)
     rgrads = reference_backward(case, gy, x, w)
-    # Rounding allowances (reference.fp32_rounding_allowance): sums of |terms| per output.
-    y_abs = reference_forward(case, np.abs(x), np.abs(w), None if b is None else np.abs(b))
-    grads_abs = reference_backward(case, np.abs(gy), np.abs(x), np.abs(w))
-    taps = int(np.prod(case.w_shape[2:]))
-    positions = int(np.prod(case.y_shape)) // case.c_out
-    y_slack = ref.fp32_rounding_allowance(y_abs, case.c_in * taps + 1)
-    slack = [ref.fp32_rounding_allowance(a, t)
-             for a, t in zip(grads_abs, (case.c_out * taps, positions, positions), strict=True)]
+    y_slack, slack = ref.conv_rounding_allowances(
+        case.w_shape, case.y_shape, reference_forward(case, np.abs(x), np.abs(w), None if b is None else np.abs(b)),
+        reference_backward(case, np.abs(gy), np.abs(x), np.abs(w)))
     for name in ictus.cpu_isas():
         with ictus.use_cpu_isa(name):
             y = forward(case, x, w, b, "out_nan")
