@@ -35,7 +35,8 @@ _LAZY = {
     "BCELoss": "loss", "BCEWithLogitsLoss": "loss", "CrossEntropyLoss": "loss", "MSELoss": "loss",
 }
 
-__all__ = ["Module", "Parameter", "Sequential", "get_rng_state", "manual_seed", "set_rng_state", *_LAZY]
+__all__ = ["Module", "Parameter", "Sequential", "get_rng_state", "manual_seed", "set_rng_state"]
+__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
