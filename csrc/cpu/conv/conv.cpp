@@ -3,6 +3,7 @@
 // and spreads work items over the thread pool. Shapes are validated by the caller (bindings).
 #include "cpu/conv/conv.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,7 @@ namespace {
 
 struct SimdKernels {
   CorrelateForwardKernel fwd;
+  FlatForwardKernel flat;
   CorrelateWeightGradKernel wgrad;
   CorrelateWeightGradDotKernel wgrad_dot;
   SimdTiling tiling;
@@ -26,12 +28,12 @@ struct SimdKernels {
 
 // Null for the scalar variant.
 const SimdKernels* simd_kernels(Isa isa) {
-  static const SimdKernels portable{conv_fwd_portable, conv_bwd_weight_portable, conv_bwd_weight_dot_portable,
+  static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_bwd_weight_portable, conv_bwd_weight_dot_portable,
                                     kPortableTiling, "conv_fwd_portable", "conv_bwd_weight_portable"};
 #if defined(ICTUS_X86)
-  static const SimdKernels avx2{conv_fwd_avx2, conv_bwd_weight_avx2, conv_bwd_weight_dot_avx2, kAvx2Tiling,
+  static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_bwd_weight_avx2, conv_bwd_weight_dot_avx2, kAvx2Tiling,
                                 "conv_fwd_avx2", "conv_bwd_weight_avx2"};
-  static const SimdKernels avx512{conv_fwd_avx512, conv_bwd_weight_avx512, conv_bwd_weight_dot_avx512, kAvx512Tiling,
+  static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_bwd_weight_avx512, conv_bwd_weight_dot_avx512, kAvx512Tiling,
                                   "conv_fwd_avx512", "conv_bwd_weight_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
@@ -62,11 +64,9 @@ int64_t aliasing_safe_stride(int64_t plane_floats) {
   return stride;
 }
 
-// Whether a forward correlation takes the packed feed (conv_fwd_simd.h): when its weights do not
-// fit in L1; when a tap meets fewer than 4 input channels, so that the direct feed would spend
-// more on each tap's window than on its FMAs (a 1->16 3x3 layer on 81 bins ran 1.9x faster
-// packed). Short rows with a partial last tile (26 = 24 + 2) are no reason: with 16 channels the
-// packing costs twice the FMAs it feeds, and the direct feed was as fast.
+// Whether a forward correlation that is not flat (1-d, or strided; see flat_feed) takes the packed
+// feed (conv_fwd_simd.h): when its weights do not fit in L1; when a tap meets fewer than 4 input
+// channels, so that the direct feed would spend more on each tap's window than on its FMAs.
 bool packed_feed(int64_t out_channels, int64_t in_channels, int64_t taps) {
   constexpr int64_t kL1Weights = 16 * 1024;
   return in_channels < 4 || out_channels * in_channels * taps * 4 > kL1Weights;
@@ -158,6 +158,33 @@ InputPlan plan_input(const ConvShape& s, const float* x, bool avoid_aliasing) {
   return plan;
 }
 
+std::vector<int64_t> weight_offsets(const CorrelateSource& src) {
+  std::vector<int64_t> offsets;
+  for (int64_t i = 0; i < src.num_taps; ++i) offsets.push_back(src.taps[i].weight_offset);
+  return offsets;
+}
+
+// The weights W(o, c, tap) = weight[o*out_stride + c*in_stride + weight_offsets[tap]] packed for the
+// packed and flat feeds: per block of output channels (BalancedBlocks of fwd_channels), [tap][c][o].
+void pack_weights(const SimdKernels& k, const float* weight, int64_t out_stride, int64_t in_stride,
+                  int64_t out_channels, int64_t channels, const std::vector<int64_t>& weight_offsets, float* packed) {
+  const int64_t taps = static_cast<int64_t>(weight_offsets.size());
+  const BalancedBlocks blocks(out_channels, k.tiling.fwd_channels);
+  ThreadPool::instance().parallel_for(blocks.count, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t o0 = blocks.begin(b), m = blocks.size(b);
+      float* dst = packed + o0 * taps * channels;
+      for (int64_t i = 0; i < taps; ++i) {
+        for (int64_t c = 0; c < channels; ++c) {
+          for (int64_t mm = 0; mm < m; ++mm) {
+            dst[(i * channels + c) * m + mm] = weight[(o0 + mm) * out_stride + c * in_stride + weight_offsets[i]];
+          }
+        }
+      }
+    }
+  });
+}
+
 // Runs the forward correlation p over the pool, choosing the feed (conv_fwd_simd.h): direct, one
 // tile per work item, when all weights fit in L1 (packed_feed false); otherwise packed, with runs
 // of tiles whose packed input and output values fit in L2 together, and the weights packed here
@@ -177,27 +204,96 @@ void run_forward(const SimdKernels& k, CorrelateForward p) {
     const int64_t balanced = p.batch * tiles / (4 * ThreadPool::instance().num_threads());
     if (balanced < run) run = balanced > 1 ? balanced : 1;
     if (run > tiles) run = tiles;
-    const BalancedBlocks blocks(p.out_channels, k.tiling.fwd_channels);
-    ThreadPool::instance().parallel_for(blocks.count, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const int64_t o0 = blocks.begin(b), m = blocks.size(b);
-        float* dst = packed + o0 * q_count;
-        for (int64_t i = 0; i < p.src.num_taps; ++i) {
-          for (int64_t c = 0; c < p.src.channels; ++c) {
-            for (int64_t mm = 0; mm < m; ++mm) {
-              dst[(i * p.src.channels + c) * m + mm] =
-                  p.weight[(o0 + mm) * p.weight_out_stride + c * p.weight_in_stride + p.src.taps[i].weight_offset];
-            }
-          }
-        }
-      }
-    });
+    pack_weights(k, p.weight, p.weight_out_stride, p.weight_in_stride, p.out_channels, p.src.channels,
+                 weight_offsets(p.src), packed);
   }
   p.tiles_per_item = run;
   const int64_t tiles = correlate_tiles(p, tile);
   ThreadPool::instance().parallel_for(p.batch * ((tiles + run - 1) / run),
                                       [&](int64_t b, int64_t e) { k.fwd(p, b, e); });
 }
+
+// A stride-1 correlation for the flat feed (conv_fwd_flat_simd.h): out[n][o][h][w] = bias[o] +
+// sum over taps and channels c of W(o, c, tap) * src[n][c][h + row_offset][w + col_offset], zero
+// outside the source's rows x length.
+struct StrideOneTap {
+  int64_t weight_offset, row_offset, col_offset;
+};
+
+struct FlatProblem {
+  const float* src;
+  int64_t batch, channels, rows, length;
+  std::vector<StrideOneTap> taps;
+  const float* weight;
+  int64_t weight_out_stride, weight_in_stride;
+  const float* bias;
+  int64_t out_channels, out_rows, out_length;
+  float* out;
+};
+
+// Runs f with the flat feed: reads the source in place when no tap reaches into padding (a 'valid'
+// convolution), else a zero-padded copy whose rows are wide enough for every tap.
+void run_flat_forward(const SimdKernels& k, const FlatProblem& f, ScratchSlot pad_slot) {
+  int64_t min_row = 0, max_row = 0, min_col = 0, max_col = 0;
+  std::vector<int64_t> weight_offsets;
+  for (const StrideOneTap& t : f.taps) {
+    min_row = std::min(min_row, t.row_offset);
+    max_row = std::max(max_row, t.row_offset);
+    min_col = std::min(min_col, t.col_offset);
+    max_col = std::max(max_col, t.col_offset);
+    weight_offsets.push_back(t.weight_offset);
+  }
+  const int64_t top = -min_row, left = -min_col;
+  const int64_t pitch = std::max(left + f.length, left + f.out_length + max_col);
+  const int64_t rows = std::max(top + f.rows, top + f.out_rows + max_row);
+  FlatCorrelation p{};
+  p.src = f.src;
+  p.extent = checked_mul(rows, pitch, "padded plane");
+  p.channel_stride = p.extent;
+  if (top != 0 || left != 0 || pitch != f.length || rows != f.rows) {
+    float* padded = scratch_floats(pad_slot, static_cast<size_t>(checked_mul(f.batch * f.channels, p.extent, "padded signal")));
+    ThreadPool::instance().parallel_for(f.batch * f.channels * rows, [&](int64_t begin, int64_t end) {
+      for (int64_t pr = begin; pr < end; ++pr) {
+        const int64_t plane = pr / rows, r = pr % rows - top;
+        float* to = padded + pr * pitch;
+        std::fill(to, to + pitch, 0.0f);
+        if (r >= 0 && r < f.rows) std::copy_n(f.src + (plane * f.rows + r) * f.length, f.length, to + left);
+      }
+    });
+    p.src = padded;
+  }
+  std::vector<int64_t> offsets;
+  for (const StrideOneTap& t : f.taps) offsets.push_back((t.row_offset + top) * pitch + t.col_offset + left);
+  p.batch_stride = f.channels * p.channel_stride;
+  p.channels = f.channels;
+  p.pitch = pitch;
+  p.tap_offsets = offsets.data();
+  p.num_taps = static_cast<int64_t>(offsets.size());
+  p.max_tap_offset = *std::max_element(offsets.begin(), offsets.end());
+  float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(f.out_channels * p.num_taps * f.channels));
+  pack_weights(k, f.weight, f.weight_out_stride, f.weight_in_stride, f.out_channels, f.channels, weight_offsets, packed);
+  p.packed_weight = packed;
+  p.bias = f.bias;
+  p.batch = f.batch;
+  p.out_channels = f.out_channels;
+  p.out_rows = f.out_rows;
+  p.out_length = f.out_length;
+  p.out = f.out;
+  p.out_channel_stride = f.out_rows * f.out_length;
+  p.out_batch_stride = f.out_channels * p.out_channel_stride;
+  const int64_t tile = static_cast<int64_t>(k.tiling.fwd_vectors) * k.tiling.width;
+  const int64_t tiles = (flat_positions(p) + tile - 1) / tile;
+  p.tiles_per_item = std::max<int64_t>(1, std::min(tiles, f.batch * tiles / (4 * ThreadPool::instance().num_threads())));
+  ThreadPool::instance().parallel_for(f.batch * ((tiles + p.tiles_per_item - 1) / p.tiles_per_item),
+                                      [&](int64_t b, int64_t e) { k.flat(p, b, e); });
+}
+
+// Whether a convolution (or its input gradient) takes the flat feed: stride 1 and more than one row
+// (2-d). The feeds of conv_fwd_simd.h ran the front end's 16->16 3x3 on 26 bins at 41% of peak
+// (direct: rows of 24 fill 1.5 vectors) and the 1->16 3x3 on 81 bins at 29% (packing); flat: 65%
+// and 38%, the key-CNN's 3x3 layers 85% instead of 56-71%. One row (a TCN layer) keeps the
+// direct feed, which runs near peak without a padded copy.
+bool flat_feed(const ConvShape& s) { return s.stride_h == 1 && s.stride_w == 1 && s.out_h > 1 && s.in_h > 1; }
 
 // grad_x[n][c][r][col] = sum over (o, i, j) of W[o][c][i][j] grad_y[n][o][h][w] with
 // r = h*sh + i*dh - pad_top, col = w*sw + j*dw - pad_left: for each phase (rh, rw) of grad_x
@@ -206,6 +302,17 @@ void run_forward(const SimdKernels& k, CorrelateForward p) {
 void simd_backward_data(const SimdKernels& k, const ConvShape& s, const float* grad_y, const float* weight,
                         float* grad_x) {
   const int64_t taps_per_weight = s.kernel_h * s.kernel_w;
+  if (flat_feed(s)) {
+    FlatProblem f{grad_y, s.batch, s.out_channels, s.out_h, s.out_w, {}, weight, taps_per_weight,
+                  s.in_channels * taps_per_weight, nullptr, s.in_channels, s.in_h, s.in_w, grad_x};
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      for (int64_t j = 0; j < s.kernel_w; ++j) {
+        f.taps.push_back({i * s.kernel_w + j, s.pad_top - i * s.dilation_h, s.pad_left - j * s.dilation_w});
+      }
+    }
+    run_flat_forward(k, f, ScratchSlot::kPackedGradOut);
+    return;
+  }
   const Source grad_rows =
       split_source(grad_y, s.batch * s.out_channels, s.out_h, s.out_w, 1,
                    !packed_feed(s.in_channels, s.out_channels, taps_per_weight), ScratchSlot::kPackedGradOut);
@@ -363,6 +470,17 @@ void conv_forward(Isa isa, const ConvShape& shape, const float* x, const float* 
   }
   const ConvShape s = fold_full_width(shape);
   const int64_t taps = s.kernel_h * s.kernel_w;
+  if (flat_feed(s)) {
+    FlatProblem f{x, s.batch, s.in_channels, s.in_h, s.in_w, {}, weight, s.in_channels * taps, taps, bias,
+                  s.out_channels, s.out_h, s.out_w, y};
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      for (int64_t j = 0; j < s.kernel_w; ++j) {
+        f.taps.push_back({i * s.kernel_w + j, i * s.dilation_h - s.pad_top, j * s.dilation_w - s.pad_left});
+      }
+    }
+    run_flat_forward(*k, f, ScratchSlot::kPackedInput);
+    return;
+  }
   const InputPlan plan = plan_input(s, x, !packed_feed(s.out_channels, s.in_channels, taps));
   CorrelateForward p{};
   p.src = plan.source;

@@ -55,6 +55,25 @@ struct CorrelateForward {
   int64_t out_batch_stride, out_channel_stride, out_row_stride;
 };
 
+// The forward correlation at stride 1 over flat positions (conv_fwd_flat_simd.h): sources are planes
+// of rows `pitch` values apart (pitch >= out_length; zero-padded copies where the convolution pads)
+// and output position (h, w) is flat position g = h * pitch + w, for which tap i reads source value
+// g + tap_offsets[i] of every channel. Positions with w >= out_length are computed and dropped.
+struct FlatCorrelation {
+  const float* src;
+  int64_t batch_stride, channel_stride;
+  int64_t extent;  // readable values per plane, from its start
+  int64_t channels, pitch;
+  const int64_t* tap_offsets;
+  int64_t num_taps, max_tap_offset;
+  const float* packed_weight;  // per block of output channels: [tap][in-channel][channel in block]
+  const float* bias;           // nullable
+  int64_t batch, out_channels, out_rows, out_length;
+  int64_t tiles_per_item;  // tiles per work item (never changes the results)
+  float* out;              // rows contiguous, out_length values each
+  int64_t out_batch_stride, out_channel_stride;
+};
+
 // The weight gradient as a GEMM over output positions f = h * out_length + t, vectorised over
 // output channels:
 //   grad_weight_t[i][c][o] = sum_n sum_f grad_y[n][o][f] * S(n, c, h*row_step + row_offset_i, phase_i)[t + offset_i]
@@ -94,6 +113,9 @@ inline int64_t correlate_tiles(const CorrelateForward& p, int64_t tile) {
   return p.out_rows * ((p.out_length + tile - 1) / tile);
 }
 
+// Flat positions a correlation computes: every row's pitch, but only out_length of the last row.
+inline int64_t flat_positions(const FlatCorrelation& p) { return (p.out_rows - 1) * p.pitch + p.out_length; }
+
 // Split `total` into ceil(total / max_block) blocks whose sizes differ by at most one
 // (20 channels with blocks of <= 6 become 5+5+5+5, not 6+6+6+2).
 struct BalancedBlocks {
@@ -113,6 +135,10 @@ using CorrelateWeightGradKernel = void (*)(const CorrelateWeightGrad&, int64_t b
 void conv_fwd_avx2(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_avx512(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_portable(const CorrelateForward& p, int64_t begin, int64_t end);
+using FlatForwardKernel = void (*)(const FlatCorrelation&, int64_t begin, int64_t end);
+void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end);
+void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end);
+void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end);
 void conv_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end);

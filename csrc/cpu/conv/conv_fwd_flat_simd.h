@@ -1,0 +1,136 @@
+// The flat forward correlation (stride 1, 2-d; see FlatCorrelation in conv.h), written once against
+// the SIMD vocabulary S and instantiated by conv_fwd_flat_<isa>.cpp.
+//
+// With stride 1, output (h, w) and tap (i, j) read source value (h + a_i, w + b_j). Seen as flat
+// positions g = h * pitch + w over source rows of `pitch` values, every tap is one fixed offset:
+// g + a_i * pitch + b_j. So a tile of V*W consecutive flat positions, spanning row ends, reads V
+// contiguous vectors per (tap, channel), with no masks, no per-tap windows and no packing (the
+// packed feed of conv_fwd_simd.h copied taps x channels values per position first: twice the
+// cost of the FMAs it fed for 16 channels on 26 bins). The price: positions w >= out_length of
+// each row are computed too and dropped when storing (2 of 26 for a valid 3x3 on 26 bins), and a
+// padded conv reads a zero-padded copy of its source (one copy, not one per tap).
+//
+// Micro-kernel: M x V accumulators (AVX-512: 6 x 4), per (tap, channel) V loads and M broadcasts
+// of the packed weights [block][tap][channel][M], read front to back. The tiles at the end of a
+// plane, whose vectors would run past the readable values, load with masks.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/conv/conv.h"
+#include "cpu/conv/conv_fwd_simd.h"  // init_with_bias, lane_mask
+
+namespace ictus::cpu {
+namespace {
+
+// dst[0, len) = src[0, len), whole vectors then a masked tail.
+template <class S>
+inline void copy_run(float* dst, const float* src, int64_t len) {
+  constexpr int W = S::kWidth;
+  int64_t k = 0;
+  for (; k + W <= len; k += W) S::store(dst + k, S::load(src + k));
+  if (k < len) S::store_masked(dst + k, S::load(src + k), S::range_mask(0, static_cast<int>(len - k)));
+}
+
+// Output channels [o0, o0 + M) of the tile whose lane 0 is flat position g0 of batch item n.
+// Bounded: lanes whose reads pass the plane's `extent` readable values load zeros.
+template <class S, int M, int V, bool Bounded>
+void flat_block(const FlatCorrelation& p, const float* src_n, int64_t g0, const float* w, int64_t o0, float* tile) {
+  using Vec = typename S::Vec;
+  constexpr int W = S::kWidth;
+  Vec acc[M][V];
+  init_with_bias<S, M, V>(acc, p.bias, o0);
+  for (int64_t i = 0; i < p.num_taps; ++i) {
+    const int64_t first = g0 + p.tap_offsets[i];
+    typename S::Mask mask[V];
+    if constexpr (Bounded) {
+      for (int v = 0; v < V; ++v) mask[v] = lane_mask<S>(0, p.extent - first, v);
+    }
+    const float* row = src_n + first;
+    for (int64_t c = 0; c < p.channels; ++c, w += M) {
+      Vec xv[V];
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) {
+        if constexpr (Bounded) xv[v] = S::load_masked(row + c * p.channel_stride + v * W, mask[v]);
+        else xv[v] = S::load(row + c * p.channel_stride + v * W);
+      }
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        const Vec wb = S::broadcast(w[m]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) S::store(tile + m * V * W + v * W, acc[m][v]);
+  }
+}
+
+// Copies the tile's M channels of flat positions [g0, g0 + nt) to the output rows, dropping the
+// positions past out_length in each row.
+template <class S>
+void store_flat_tile(const FlatCorrelation& p, const float* tile, int64_t tile_len, int64_t m, int64_t g0,
+                     int64_t nt, float* out) {
+  int64_t h = g0 / p.pitch, col = g0 % p.pitch;
+  for (int64_t g = g0; g < g0 + nt;) {
+    if (col >= p.out_length) {  // the dropped positions: skip to the next row
+      g += p.pitch - col;
+      col = 0;
+      ++h;
+      continue;
+    }
+    const int64_t len = p.out_length - col < g0 + nt - g ? p.out_length - col : g0 + nt - g;
+    for (int64_t mm = 0; mm < m; ++mm) {
+      copy_run<S>(out + mm * p.out_channel_stride + h * p.out_length + col, tile + mm * tile_len + (g - g0), len);
+    }
+    g += len;
+    col += len;
+  }
+}
+
+template <class S, int MMax, int V>
+struct FlatBlockTable {
+  using Block = void (*)(const FlatCorrelation&, const float*, int64_t, const float*, int64_t, float*);
+  Block free[MMax], bounded[MMax];
+  template <int M>
+  constexpr void fill() {
+    free[M - 1] = &flat_block<S, M, V, false>;
+    bounded[M - 1] = &flat_block<S, M, V, true>;
+    if constexpr (M < MMax) fill<M + 1>();
+  }
+  constexpr FlatBlockTable() : free{}, bounded{} { fill<1>(); }
+};
+
+template <class S, int MMax, int V>
+void conv_fwd_flat_simd(const FlatCorrelation& p, int64_t begin, int64_t end) {
+  static constexpr FlatBlockTable<S, MMax, V> table{};
+  constexpr int64_t tile_len = static_cast<int64_t>(V) * S::kWidth;
+  alignas(64) float tile[MMax * tile_len];
+  const int64_t positions = flat_positions(p);
+  const int64_t tiles = (positions + tile_len - 1) / tile_len;
+  const int64_t runs = (tiles + p.tiles_per_item - 1) / p.tiles_per_item;
+  const int64_t q_count = p.num_taps * p.channels;
+  const BalancedBlocks blocks(p.out_channels, MMax);
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t n = item / runs, first = (item % runs) * p.tiles_per_item;
+    const int64_t last = tiles - first < p.tiles_per_item ? tiles : first + p.tiles_per_item;
+    const float* src_n = p.src + n * p.batch_stride;
+    float* out_n = p.out + n * p.out_batch_stride;
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t g0 = t * tile_len;
+      const int64_t nt = positions - g0 < tile_len ? positions - g0 : tile_len;
+      const bool bounded = g0 + tile_len + p.max_tap_offset > p.extent;
+      for (int64_t b = 0; b < blocks.count; ++b) {
+        const int64_t o0 = blocks.begin(b), m = blocks.size(b);
+        (bounded ? table.bounded : table.free)[m - 1](p, src_n, g0, p.packed_weight + o0 * q_count, o0, tile);
+        store_flat_tile<S>(p, tile, tile_len, m, g0, nt, out_n + o0 * p.out_channel_stride);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ictus::cpu
