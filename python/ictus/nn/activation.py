@@ -1,0 +1,144 @@
+"""Element-wise activations (ELU, ReLU, Tanh, Sigmoid) and Softmax over one axis, forward and backward.
+
+Any shape, any floating dtype, NumPy or CuPy (the math is written against ``xp``). Each backward
+needs only the saved output y, not the input: ELU' = 1 if y > 0 else y + alpha, ReLU' = [y > 0],
+tanh' = 1 - y^2, sigmoid' = y (1 - y), and softmax's vector-Jacobian product is
+y * (g - sum(g * y)). Results are built in place in one output array where the math allows.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .module import Module, array_module
+
+
+def check_floating(layer: str, x: Any, name: str = "x") -> Any:
+    """The array module of ``x``, after checking that ``x`` is a floating-point NumPy or CuPy array."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not hasattr(x, "shape"):
+        raise TypeError(f"{layer}: {name} must be a NumPy or CuPy array, got {type(x).__name__}")
+    if dtype.kind != "f":
+        raise TypeError(f"{layer}: {name} must be a floating-point array (float32), got {dtype}; "
+                        f"cast with {name}.astype(np.float32)")
+    return array_module(x)
+
+
+class _Elementwise(Module):
+    """y = f(x) element-wise; backward multiplies grad_out by f'(x), written in terms of the saved y."""
+
+    def forward(self, x: Any) -> Any:
+        y = self._apply(check_floating(type(self).__name__, x), x)
+        self._save(y)
+        return y
+
+    def backward(self, grad_out: Any) -> Any:
+        (y,) = self._saved()
+        derivative = self._derivative(array_module(y), y)
+        derivative *= grad_out
+        return derivative
+
+    def _apply(self, xp: Any, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _derivative(self, xp: Any, y: Any) -> Any:
+        """f'(x) as a new array computed from y = f(x)."""
+        raise NotImplementedError
+
+
+class ELU(_Elementwise):
+    """ELU(x) = x if x > 0 else alpha (exp(x) - 1), torch.nn.ELU's definition (alpha >= 0)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+            raise ValueError(f"ELU: alpha must be a number >= 0 (the backward reads the sign of the output), "
+                             f"got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def _apply(self, xp: Any, x: Any) -> Any:
+        y = xp.minimum(x, 0)
+        xp.expm1(y, out=y)  # expm1: no cancellation for small |x|
+        y *= self.alpha
+        xp.copyto(y, x, where=x > 0)
+        return y
+
+    def _derivative(self, xp: Any, y: Any) -> Any:
+        # for x <= 0, d/dx alpha (exp(x) - 1) = alpha exp(x) = y + alpha; y > 0 exactly where x > 0
+        derivative = y + self.alpha
+        xp.copyto(derivative, 1, where=y > 0)
+        return derivative
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class ReLU(_Elementwise):
+    """ReLU(x) = max(x, 0); the gradient at 0 is 0, as torch."""
+
+    def _apply(self, xp: Any, x: Any) -> Any:
+        return xp.maximum(x, 0)
+
+    def _derivative(self, xp: Any, y: Any) -> Any:
+        return (y > 0).astype(y.dtype)
+
+
+class Tanh(_Elementwise):
+    """tanh(x)."""
+
+    def _apply(self, xp: Any, x: Any) -> Any:
+        return xp.tanh(x)
+
+    def _derivative(self, xp: Any, y: Any) -> Any:
+        derivative = y * y
+        xp.subtract(1, derivative, out=derivative)
+        return derivative
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x)), from exp(-|x|) so it neither overflows nor rounds small values to 0."""
+
+    def _apply(self, xp: Any, x: Any) -> Any:
+        e = xp.abs(x)
+        xp.negative(e, out=e)
+        xp.exp(e, out=e)            # e = exp(-|x|) in (0, 1]
+        y = e + 1
+        xp.reciprocal(y, out=y)     # 1 / (1 + exp(-|x|)): sigmoid(|x|)
+        e *= y                      # exp(-|x|) / (1 + exp(-|x|)): sigmoid(-|x|), without 1 - y's cancellation
+        xp.copyto(y, e, where=x < 0)
+        return y
+
+    def _derivative(self, xp: Any, y: Any) -> Any:
+        derivative = 1 - y
+        derivative *= y
+        return derivative
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along ``dim`` (default the last), with the maximum subtracted first."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise TypeError(f"Softmax: dim must be an int, got {dim!r}")
+        self.dim = dim
+
+    def forward(self, x: Any) -> Any:
+        xp = check_floating("Softmax", x)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"Softmax: dim={self.dim} is out of range for x of shape {tuple(x.shape)}")
+        y = x - x.max(axis=self.dim, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=self.dim, keepdims=True)
+        self._save(y)
+        return y
+
+    def backward(self, grad_out: Any) -> Any:
+        (y,) = self._saved()
+        grad = grad_out * y
+        dot = grad.sum(axis=self.dim, keepdims=True)
+        array_module(y).subtract(grad_out, dot, out=grad)  # the product g y is no longer needed
+        grad *= y
+        return grad
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
