@@ -9,18 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .checks import check_floating
 from .module import Module, array_module
-
-
-def check_floating(layer: str, x: Any, name: str = "x") -> Any:
-    """The array module of ``x``, after checking that ``x`` is a floating-point NumPy or CuPy array."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or not hasattr(x, "shape"):
-        raise TypeError(f"{layer}: {name} must be a NumPy or CuPy array, got {type(x).__name__}")
-    if dtype.kind != "f":
-        raise TypeError(f"{layer}: {name} must be a floating-point array (float32), got {dtype}; "
-                        f"cast with {name}.astype(np.float32)")
-    return array_module(x)
 
 
 class _Elementwise(Module):

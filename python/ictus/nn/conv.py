@@ -1,4 +1,4 @@
-"""Conv1d and Conv2d layers on ictus' convolution kernels, plus the argument checks the layers share.
+"""Conv1d and Conv2d layers on ictus' convolution kernels.
 
 Conv1d maps x (N, C_in, T) to y (N, C_out, T_out) with weight (C_out, C_in, K) and bias (C_out,);
 Conv2d maps x (N, C_in, H, W) to y (N, C_out, H_out, W_out) with weight (C_out, C_in, KH, KW).
@@ -10,62 +10,13 @@ the backward kernel takes the same padding, so no output frames need slicing off
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from .. import ops
+from .checks import Pair, check_array, check_int, check_pair
 from .module import Module, Parameter
-from .random import generator
-
-Pair = int | tuple[int, int]
-
-
-# ------------------------------------------------------------------------- shared checks
-
-
-def check_array(layer: str, name: str, a: Any, shape: Sequence[int | str]) -> None:
-    """Refuses anything but a float32 NumPy/CuPy array of ``shape``.
-
-    ``shape`` holds ints (sizes that must match) and letters (any size); a leading ``"..."`` stands
-    for any number of leading axes. The message names the layer, the argument and the fix.
-    """
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{layer}: {name} must be a float32 NumPy or CuPy array, got {type(a).__name__}")
-    wanted = "(" + ", ".join(str(s) for s in shape) + ")"
-    got = tuple(int(s) for s in a.shape)
-    any_leading = bool(shape) and shape[0] == "..."
-    fixed = tuple(shape[1:]) if any_leading else tuple(shape)
-    rank_ok = len(got) >= len(fixed) if any_leading else len(got) == len(fixed)
-    tail = got[len(got) - len(fixed):]
-    if not rank_ok or any(isinstance(s, int) and s != g for s, g in zip(fixed, tail, strict=False)):
-        raise ValueError(f"{layer}: {name} must have shape {wanted}, got {got}")
-    if a.dtype != np.float32:
-        raise TypeError(f"{layer}: {name} must be float32, got {a.dtype}; cast it with {name}.astype(np.float32)")
-
-
-def check_int(layer: str, name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{layer}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_pair(layer: str, name: str, value: Any, minimum: int = 1) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints >= ``minimum``, as an (h, w) tuple."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{layer}: {name} must be an int or an (h, w) pair, got {value!r}")
-        return check_int(layer, name, value[0], minimum), check_int(layer, name, value[1], minimum)
-    single = check_int(layer, name, value, minimum)
-    return single, single
-
-
-def uniform(shape: tuple[int, ...], bound: float) -> np.ndarray:
-    """float32 draws from U(-bound, bound) off ictus.nn's generator (torch's default init)."""
-    return generator().uniform(-bound, bound, size=shape).astype(np.float32)
-
+from .random import uniform
 
 # ------------------------------------------------------------------------- layers
 

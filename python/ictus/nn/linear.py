@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .conv import check_array, check_int, uniform
+from .checks import check_array, check_int
 from .module import Module, Parameter
+from .random import uniform
 
 
 class Linear(Module):

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .activation import check_floating
+from .checks import check_floating
 from .module import Module, array_module
 
 _LOG_FLOOR = -100.0  # torch's clamp of log p and log(1 - p) in binary_cross_entropy

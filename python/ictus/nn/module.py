@@ -55,7 +55,10 @@ class Parameter:
         if grad.shape != self.data.shape:
             raise ValueError(f"Parameter.accumulate: gradient shape {tuple(grad.shape)} != parameter shape "
                              f"{self.shape}")
-        self.grad = grad.astype(self.data.dtype, copy=True) if self.grad is None else self.grad + grad
+        if self.grad is None:
+            self.grad = grad.astype(self.data.dtype, copy=True)
+        else:
+            self.grad += grad  # in place, in the parameter's dtype (our own copy since the first call)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, grad={'None' if self.grad is None else 'set'})"

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .activation import check_floating
+from .checks import check_floating
 from .module import Module, Parameter, array_module
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import ops
-from .conv import Pair, check_array, check_int, check_pair
+from .checks import Pair, check_array, check_int, check_pair
 from .module import Module
 
 

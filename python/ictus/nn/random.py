@@ -34,3 +34,8 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restores a state from :func:`get_rng_state`."""
     _generator.bit_generator.state = state
+
+
+def uniform(shape: tuple[int, ...], bound: float) -> np.ndarray:
+    """float32 draws from U(-bound, bound) off ictus.nn's generator (torch's default init)."""
+    return _generator.uniform(-bound, bound, size=shape).astype(np.float32)

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .conv import check_array, check_int, uniform
+from .checks import check_array, check_int
 from .module import Module, Parameter, array_module
-from .random import generator
+from .random import generator, uniform
 
 _PARAMETER_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_is_array
 from .module import Module, array_module
 
 
@@ -26,16 +27,11 @@ def _check_ints(layer: str, name: str, values: tuple[Any, ...]) -> tuple[int, ..
     return tuple(int(v) for v in values)
 
 
-def _check_array(layer: str, x: Any) -> None:
-    if not hasattr(x, "shape") or not hasattr(x, "reshape"):
-        raise TypeError(f"{layer}: x must be a NumPy or CuPy array, got {type(x).__name__}")
-
-
 class _ReshapeLayer(Module):
     """Forward reshapes to ``_target_shape(x)``; backward reshapes grad_out back to x's shape."""
 
     def forward(self, x: Any) -> Any:
-        _check_array(type(self).__name__, x)
+        check_is_array(type(self).__name__, x)
         self._save(tuple(x.shape))
         return x.reshape(self._target_shape(x))
 
@@ -102,7 +98,7 @@ class Permute(Module):
         self.inverse = tuple(int(i) for i in np.argsort(self.dims))
 
     def forward(self, x: Any) -> Any:
-        _check_array("Permute", x)
+        check_is_array("Permute", x)
         if x.ndim != len(self.dims):
             raise ValueError(f"Permute: x must have {len(self.dims)} axes for dims {self.dims}, "
                              f"got shape {tuple(x.shape)}")
@@ -142,7 +138,7 @@ class Pad(Module):
         return [(0, 0)] * (ndim - len(pairs)) + pairs[::-1]
 
     def forward(self, x: Any) -> Any:
-        _check_array("Pad", x)
+        check_is_array("Pad", x)
         if x.ndim < len(self.padding) // 2:
             raise ValueError(f"Pad: padding {self.padding} pads {len(self.padding) // 2} axes, x of shape "
                              f"{tuple(x.shape)} has only {x.ndim}")

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .activation import ELU, ReLU, Sigmoid, Tanh
-from .conv import Conv1d, check_array, check_int
+from .checks import check_array, check_int
+from .conv import Conv1d
 from .dropout import SpatialDropout1d
 from .module import Module, Sequential, array_module
 
