@@ -3,10 +3,18 @@ peak picking and scores, the model's shapes and gradients, and a --quick run end
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from ictus.examples.beats import evaluate, spectrogram, synth, targets
+from ictus import nn
+from ictus.examples.beats import __main__ as cli
+from ictus.examples.beats import evaluate, model, spectrogram, synth, targets, training
+from ictus.serialization import load
 
 needs_mir_eval = pytest.mark.skipif(importlib.util.find_spec("mir_eval") is None,
                                     reason='mir_eval is missing: pip install "ictus[examples]"')
@@ -159,3 +167,89 @@ def test_perfect_activations_score_one(tracks: list[synth.Track]) -> None:
     late = evaluate.score_track(np.roll(wanted.beats, 10), wanted.downbeats, np.roll(wanted.tempo, 10),
                                 track.beats, track.downbeats, track.tempo)
     assert late.beat_f == 0.0 and not late.tempo_correct, "100 ms late is outside the 70 ms window"
+
+
+# ------------------------------------------------------------------------------------- model and loss
+def _example(num_frames: int, seed: int) -> training.Example:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 1, num_frames + 4, 81)).astype(np.float32)
+    beats = np.sort(rng.choice(num_frames, min(4, num_frames), replace=False)) / spectrogram.FPS
+    return x, targets.track_targets(beats, beats[::2], 97.0, num_frames)
+
+
+@pytest.mark.parametrize("num_frames", [1, 13, 200])
+def test_model_shapes(num_frames: int) -> None:
+    nn.manual_seed(0)
+    net = model.BeatTCN()
+    beats, downbeats, tempo = net(_example(num_frames, 0)[0])
+    assert beats.shape == downbeats.shape == (1, 1, num_frames) and tempo.shape == (1, 300)
+    assert 0 < beats.min() and beats.max() < 1
+    beat_activation, _, distribution = net.predict(_example(num_frames, 0)[0])
+    assert beat_activation.shape == (num_frames,) and distribution.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_model_refuses_unpadded_input() -> None:
+    with pytest.raises(ValueError, match="network_input"):
+        model.BeatTCN()(np.zeros((1, 1, 4, 81), dtype=np.float32))
+    with pytest.raises(ValueError, match="81"):
+        model.BeatTCN()(np.zeros((1, 1, 50, 80), dtype=np.float32))
+
+
+def test_gradients_match_finite_differences() -> None:
+    """Directional derivative of the multi-task loss along a random direction in parameter space
+    (dropout off, float32 forward: central differences agree to about 1e-3)."""
+    nn.manual_seed(1)
+    net = model.BeatTCN(dropout=0.0)
+    x, wanted = _example(60, 1)
+    loss = training.MultiTaskLoss()
+    loss(net(x), wanted)
+    net.zero_grad()
+    net.backward(loss.backward())
+    rng = np.random.default_rng(2)
+    directions = [rng.standard_normal(p.shape).astype(np.float32) for p in net.parameters()]
+    analytic = sum(float(np.sum(p.grad.astype(np.float64) * d)) for p, d in zip(net.parameters(), directions))
+    step = 1e-3
+    values = []
+    for sign in (1, -1):
+        for p, d in zip(net.parameters(), directions):
+            p.data += sign * step * d
+        values.append(loss(net(x), wanted))
+        for p, d in zip(net.parameters(), directions):
+            p.data -= sign * step * d
+    numeric = (values[0] - values[1]) / (2 * step)
+    assert numeric == pytest.approx(analytic, rel=2e-2)
+
+
+def test_loss_masks_unknown_frames() -> None:
+    nn.manual_seed(3)
+    net = model.BeatTCN(dropout=0.0)
+    x, wanted = _example(40, 3)
+    unknown_downbeats = targets.Targets(wanted.beats, np.full_like(wanted.downbeats, -1.0), wanted.tempo)
+    loss = training.MultiTaskLoss()
+    beats, downbeats, tempo = net(x)
+    with_unknown = loss((beats, downbeats, tempo), unknown_downbeats)
+    assert loss.backward()[1].max() == 0.0, "unknown downbeats give no gradient"
+    assert with_unknown == pytest.approx(loss((beats, downbeats * 0.5, tempo), unknown_downbeats))
+    assert with_unknown < loss((beats, downbeats, tempo), wanted)
+
+
+# ------------------------------------------------------------------------------------- command line
+def test_missing_extras_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit, match=r'pip install "ictus\[examples\]"'):
+        cli.main(["--quick"])
+
+
+@needs_mir_eval
+@needs_matplotlib
+def test_quick_run_end_to_end(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "ictus.examples.beats", "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    seconds = time.perf_counter() - start
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(r"beat F \d\.\d{3}\s+downbeat F \d\.\d{3}\s+tempo Acc1 \d\.\d{3}", run.stdout), run.stdout
+    assert (tmp_path / cli.MODEL_FILE).stat().st_size > 100_000 and (tmp_path / cli.PLOT_FILE).stat().st_size > 10_000
+    saved = load(tmp_path / cli.MODEL_FILE)
+    assert set(saved) == set(model.BeatTCN().state_dict())
+    assert seconds < 60, f"--quick took {seconds:.0f} s"

@@ -45,6 +45,12 @@ def detect_events(activation: np.ndarray, threshold: float, min_distance_s: floa
     return pick_peaks(activation, threshold, max(1, round(min_distance_s * fps))) / fps
 
 
+def detect_beats_and_downbeats(beat_activation: np.ndarray, downbeat_activation: np.ndarray) -> dict[str, np.ndarray]:
+    """{"beats": times, "downbeats": times} in seconds, peak-picked with the example's settings."""
+    return {"beats": detect_events(beat_activation, BEAT_THRESHOLD, BEAT_MIN_DISTANCE_S),
+            "downbeats": detect_events(downbeat_activation, DOWNBEAT_THRESHOLD, DOWNBEAT_MIN_DISTANCE_S)}
+
+
 def estimate_tempo(distribution: np.ndarray) -> float:
     """BPM from a distribution over integer BPM classes: arg max with parabolic interpolation."""
     best = int(np.argmax(distribution))
@@ -73,11 +79,10 @@ def score_track(beat_activation: np.ndarray, downbeat_activation: np.ndarray, te
     """Scores of one track's network outputs against its annotations."""
     import mir_eval
 
-    estimated_beats = detect_events(beat_activation, BEAT_THRESHOLD, BEAT_MIN_DISTANCE_S)
-    estimated_downbeats = detect_events(downbeat_activation, DOWNBEAT_THRESHOLD, DOWNBEAT_MIN_DISTANCE_S)
+    detected = detect_beats_and_downbeats(beat_activation, downbeat_activation)
     estimated_tempo = estimate_tempo(tempo_distribution)
-    return TrackScores(mir_eval.beat.f_measure(beats, estimated_beats, F_MEASURE_WINDOW_S),
-                       mir_eval.beat.f_measure(downbeats, estimated_downbeats, F_MEASURE_WINDOW_S),
+    return TrackScores(mir_eval.beat.f_measure(beats, detected["beats"], F_MEASURE_WINDOW_S),
+                       mir_eval.beat.f_measure(downbeats, detected["downbeats"], F_MEASURE_WINDOW_S),
                        tempo_acc1(estimated_tempo, tempo), estimated_tempo)
 
 
