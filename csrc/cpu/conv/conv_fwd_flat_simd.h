@@ -123,6 +123,12 @@ void conv_fwd_flat_simd(const FlatCorrelation& p, int64_t begin, int64_t end) {
       const int64_t g0 = t * tile_len;
       const int64_t nt = positions - g0 < tile_len ? positions - g0 : tile_len;
       const bool bounded = g0 + tile_len + p.max_tap_offset > p.extent;
+      // The hardware prefetcher loses some of the channels' streams (the tile's first block stalled
+      // on its loads): fetch the lines the next tile adds (16->16 3x3 on 26 bins: 3% faster).
+      for (int64_t c = 0; c < p.channels; ++c) {
+        const float* next = src_n + c * p.channel_stride + g0 + tile_len + p.max_tap_offset;
+        for (int64_t k = 0; k < tile_len; k += 16) __builtin_prefetch(next + k);
+      }
       for (int64_t b = 0; b < blocks.count; ++b) {
         const int64_t o0 = blocks.begin(b), m = blocks.size(b);
         (bounded ? table.bounded : table.free)[m - 1](p, src_n, g0, p.packed_weight + o0 * q_count, o0, tile);
