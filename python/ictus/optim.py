@@ -173,7 +173,8 @@ class Optimizer:
         self.state = state
 
     def __repr__(self) -> str:
-        groups = ", ".join(f"group {i}: {len(g['params'])} params, lr={g['lr']:g}" for i, g in enumerate(self.param_groups))
+        groups = ", ".join(f"group {i}: {len(g['params'])} params, lr={g['lr']:g}"
+                           for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__}({groups})"
 
 
@@ -430,9 +431,9 @@ class ReduceLROnPlateau:
         self.min_lrs = [_check_number(owner, f"min_lr[{i}]", v) for i, v in enumerate(config["min_lrs"])]
 
     def _is_better(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < (self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
-        return value > (self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)
+        margin = self.threshold if self.mode == "max" else -self.threshold  # towards an improvement
+        bound = self.best * (1 + margin) if self.threshold_mode == "rel" else self.best + margin
+        return value > bound if self.mode == "max" else value < bound
 
     def step(self, metric: float) -> None:
         """Records one epoch's metric and lowers the learning rates if it has plateaued."""
