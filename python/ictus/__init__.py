@@ -9,28 +9,27 @@ Ops take NumPy float32 arrays (CPU kernels) or CuPy float32 arrays (CUDA kernels
 """
 from __future__ import annotations
 
-from . import _core, cuda
+from . import _core, cuda, nn, optim, train
 from ._array import cpu_isas, use_cpu_isa
 from .ops import (
-    gru,
-    gru_backward,
     conv1d,
     conv1d_backward,
     conv1d_output_length,
     conv2d,
     conv2d_backward,
     conv2d_output_size,
+    gru,
+    gru_backward,
     max_pool1d,
     max_pool1d_backward,
     max_pool2d,
     max_pool2d_backward,
 )
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "gru",
-    "gru_backward",
     "conv1d",
     "conv1d_backward",
     "conv1d_output_length",
@@ -41,12 +40,19 @@ __all__ = [
     "cpu_isas",
     "cuda",
     "get_num_threads",
+    "gru",
+    "gru_backward",
     "kernel_name",
+    "load",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "nn",
+    "optim",
+    "save",
     "set_num_threads",
+    "train",
     "use_cpu_isa",
 ]
 
