@@ -13,7 +13,7 @@ from types import ModuleType
 
 from tqdm import tqdm
 
-from . import conv1d, conv2d, frontend, gru, pool, report, targets, timing
+from . import beats, conv1d, conv2d, frontend, gru, pool, report, targets, timing
 from .harness import BenchCase, Result, Roofs, measure_case, series_sums
 from .machine import KERNEL_OPS, collect_facts, measure_bandwidth, measure_peaks
 from .noise import NoiseGuard
@@ -22,6 +22,7 @@ from .workloads import (
     BANDWIDTH_GROUPS,
     GROUP_TITLES,
     GROUPS,
+    BeatTcnShape,
     Conv1dShape,
     Conv2dShape,
     GruShape,
@@ -54,6 +55,12 @@ workload groups (float32; conv1d padding 'same'):
      D=128 H=128 T=1000 N=1, D=128 H=256 T=1000 N=16, D=512 H=512 T=500 N=32 (--quick: the N=1
      rows); the bi-directional layer is two ictus calls (the second reverse=True) against one
      torch.nn.GRU(bidirectional=True)
+  h  {GROUP_TITLES['h']}: ictus.nn against the same network built
+     from torch.nn modules with the same weights: inference on one 30 s track (x 1x1x3004x81), a
+     training step on N=8 x 1000 frames (forward, BCE + cross-entropy, backward, clip to norm 0.5,
+     RAdam; ictus.nn + ictus.optim vs autograd + torch.optim), and the torch network with
+     ictus.torch.patch against it unpatched (--quick: no patch row); outputs (and, with dropout 0,
+     one step's gradients) compared with torch before timing
 
 % of peak is against the fp32 FMA peak measured at the start for each thread count. Max-pool rows
 are memory-bound and report GB/s (bytes read + written) and % of BW, against a 1-thread copy
@@ -69,6 +76,7 @@ examples:
   python -m ictus.bench --groups c --threads 2 --json c.json
   python -m ictus.bench --groups d,f --threads 1  # the CNN front end and the max-pools
   python -m ictus.bench --groups g --threads 1    # the GRU layers
+  python -m ictus.bench --groups h --threads 1    # the whole beat-tracking TCN
   python -m ictus.bench --markdown benchmarks/RESULTS.md.new
 
 torch rows need torch ({INSTALL_HINT}); without it they read '-'.
@@ -82,6 +90,7 @@ TITLES = {
     **{(op, d): f"{op} (memory-bound: GB/s), {pool.DIRECTION_TITLES[d]}"
        for op in ("max_pool2d", "max_pool1d") for d in pool.DIRECTIONS},
     **{(gru.OP, d): f"GRU layer, {gru.DIRECTION_TITLES[d]}" for d in gru.DIRECTIONS},
+    **{(beats.OP, d): f"beat-tracking TCN (BeatTCN), {beats.DIRECTION_TITLES[d]}" for d in beats.DIRECTIONS},
 }
 # The kernels named in the header, per op module that a run uses.
 _KERNEL_OPS = {"conv1d": KERNEL_OPS, "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"),
@@ -111,13 +120,15 @@ def _job(shape: Workload) -> Job:
         return Job(shape, pool.DIRECTIONS, functools.partial(pool.make_case, shape))
     if isinstance(shape, GruShape):
         return Job(shape, gru.DIRECTIONS, functools.partial(gru.make_case, shape))
+    if isinstance(shape, BeatTcnShape):
+        return Job(shape, shape.directions, functools.partial(beats.make_case, shape))
     return Job(shape, frontend.DIRECTIONS, functools.partial(frontend.make_case, shape))
 
 
 def _kernel_ops(groups: tuple[str, ...]) -> tuple[str, ...]:
-    modules = ((["conv1d"] if {"a", "b", "c"} & set(groups) else [])
-               + (["conv2d"] if {"d", "e"} & set(groups) else [])
-               + (["pool"] if {"d", "f"} & set(groups) else [])
+    modules = ((["conv1d"] if {"a", "b", "c", "h"} & set(groups) else [])
+               + (["conv2d"] if {"d", "e", "h"} & set(groups) else [])
+               + (["pool"] if {"d", "f", "h"} & set(groups) else [])
                + (["gru"] if "g" in groups else []))
     return tuple(op for m in modules for op in _KERNEL_OPS[m])
 
@@ -149,8 +160,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--groups", type=_group_list, default=GROUPS, metavar="LIST",
                    help=f"comma list of workload groups to run (default: {','.join(GROUPS)})")
     p.add_argument("--quick", action="store_true",
-                   help="fewer samples per row, T=3000 only for group a, N=1 only for group d and "
-                        "the two N=1 GRUs of group g (about 2.5 minutes for everything)")
+                   help="fewer samples per row, T=3000 only for group a, N=1 only for group d, "
+                        "the two N=1 GRUs of group g and no patch row in group h (about 3 minutes "
+                        "for everything)")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write every row (with sample counts and contention flags), the machine "
                         "header and the targets as JSON")

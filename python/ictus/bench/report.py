@@ -12,6 +12,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from .beats import OP as BEAT_TCN_OP
 from .frontend import OP as FRONT_END_OP
 from .harness import Result
 from .machine import BANDWIDTH_MIB, Bandwidth, MachineFacts
@@ -106,9 +107,16 @@ def _method(policy: TimingPolicy, with_torch: bool, ops: Collection[str] = ("con
                  "ictus allocates its outputs (gru has no `out=` buffers); a bi-directional layer is two "
                  "ictus calls (the second reverse=True), concatenated; FLOPs fwd = 2*T*N*(3H*D + 3H*H) per "
                  "direction (the GEMMs; gate math not counted), fwd+bwd = 3 x fwd.")
-    if {FRONT_END_OP, "max_pool1d", "max_pool2d", "gru"} & set(ops):
-        text += (f" Rows of group d at N=8, of group f and group g's D=512 row, whose calls take up to "
-                 f"seconds, take >= {policy.heavy_min_runs} calls.")
+    if BEAT_TCN_OP in ops:
+        text += (" Beat TCN rows (group h): the whole network, ictus.nn (NumPy between the kernels; ictus "
+                 "allocates as torch does) against its torch.nn twin with the same weights, each checked "
+                 "first: outputs norm-wise (||ictus - torch|| / ||torch||), a training step by one "
+                 "dropout-free step's gradients and weights; FLOPs fwd = the convolutions' and the "
+                 "tempo Linear's (2 per multiply-add; element-wise ops, loss and optimizer not counted), "
+                 "train step = 3 x fwd.")
+    if {FRONT_END_OP, "max_pool1d", "max_pool2d", "gru", BEAT_TCN_OP} & set(ops):
+        text += (f" Rows of group d at N=8, of group f, group g's D=512 row and group h's training step, "
+                 f"whose calls take up to seconds, take >= {policy.heavy_min_runs} calls.")
     return text
 
 

@@ -10,6 +10,9 @@
       the measured copy bandwidth.
   (g) GRU layers, 1 thread, fwd and fwd+bwd: bi-GRU D=81 H=25 T=3000 N=1 >= 10x torch;
       D=128 H=256 N=16 >= 1.2x torch; D=512 H=512 N=32 >= 1.2x torch and >= 60% of peak.
+  (h) the beat-tracking TCN, 1 thread: inference (N=1 T=3000) >= 5x torch; training step (N=8
+      T=1000) >= 3x torch; the torch model with ictus.torch.patch (inference, N=1 T=3000) >= 3x
+      the unpatched torch model.
 A target reads "n/a" when the run did not measure what it needs (group not run, no torch, no
 1- and 2-thread pair, no bandwidth).
 """
@@ -21,7 +24,16 @@ from dataclasses import dataclass, field
 from .frontend import OP as FRONT_END_OP
 from .harness import Result
 from .report import CONTENDED_MARK, fmt_pct, fmt_x
-from .workloads import GRU_BATCH, GRU_BI_DIRECTIONAL, GRU_LARGE, FrontEndShape, GruShape, tcn_series_label
+from .workloads import (
+    BEAT_TCN_INFERENCE,
+    BEAT_TCN_TRAINING,
+    GRU_BATCH,
+    GRU_BI_DIRECTIONAL,
+    GRU_LARGE,
+    FrontEndShape,
+    GruShape,
+    tcn_series_label,
+)
 
 
 @dataclass(frozen=True)
@@ -120,19 +132,36 @@ def _pool_target(results: Sequence[Result], min_x: float, min_pct_bw: float) -> 
     return Target(name, goal, measured, met)
 
 
-def _gru_target(results: Sequence[Result], shape: GruShape, direction: str, min_x: float,
-                min_pct: float | None = None) -> Target:
-    name = f"(g) {shape.label}, {direction}, 1 thread"
+def _row_target(results: Sequence[Result], name: str, group: str, shape: str, direction: str, min_x: float,
+                min_pct: float | None = None, skipped_by: str = "") -> Target:
+    """One shape's 1-thread ictus row against torch (and the peak); skipped_by: what else leaves it out."""
     goal = f">= {min_x:g}x torch" + (f" and >= {min_pct:g}% of peak" if min_pct else "")
-    rows = [r for r in _ictus(results, group="g", direction=direction, shape=shape.label) if r.threads == 1]
+    rows = [r for r in _ictus(results, group=group, direction=direction, shape=shape) if r.threads == 1]
     if not rows:
-        return Target(name, goal, "not measured (needs group g and 1 thread; --quick skips the N>1 rows)", None)
+        return Target(name, goal, f"not measured (needs group {group} and 1 thread{skipped_by})", None)
     r = rows[0]
     measured = f"{fmt_x(r.x_vs_torch)} torch, {fmt_pct(r.pct_peak)} of peak" + _contended_note(rows)
     if r.x_vs_torch is None:
         return Target(name, goal, measured + "; no torch to compare with", None)
     met = r.x_vs_torch >= min_x and (min_pct is None or (r.pct_peak or 0.0) >= min_pct)
     return Target(name, goal, measured, met)
+
+
+def _gru_target(results: Sequence[Result], shape: GruShape, direction: str, min_x: float,
+                min_pct: float | None = None) -> Target:
+    return _row_target(results, f"(g) {shape.label}, {direction}, 1 thread", "g", shape.label, direction, min_x,
+                       min_pct, skipped_by="; --quick skips the N>1 rows")
+
+
+def _beat_tcn_targets(results: Sequence[Result]) -> list[Target]:
+    inference, training = BEAT_TCN_INFERENCE.label, BEAT_TCN_TRAINING.label
+    return [
+        _row_target(results, f"(h) beat TCN {inference}, inference, 1 thread", "h", inference, "fwd", 5.0),
+        _row_target(results, f"(h) beat TCN {training}, training step, 1 thread", "h", training, "train step", 3.0),
+        _row_target(results, f"(h) torch beat TCN with ictus.torch.patch {inference}, inference, 1 thread "
+                             "(x vs the unpatched torch model)", "h", inference, "patch fwd", 3.0,
+                    skipped_by="; --quick and --no-torch skip it"),
+    ]
 
 
 SpeedupKey = tuple[str, str, str, str]  # group, op, shape, direction
@@ -218,6 +247,7 @@ def evaluate(results: Sequence[Result]) -> list[Target]:
         targets += [_gru_target(results, GRU_BI_DIRECTIONAL, direction, 10.0),
                     _gru_target(results, GRU_BATCH, direction, 1.2),
                     _gru_target(results, GRU_LARGE, direction, 1.2, 60.0)]
+    targets += _beat_tcn_targets(results)
     targets += [_never_slower_target(results), _c_scaling_target(results)]
     return targets
 

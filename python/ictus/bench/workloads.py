@@ -20,10 +20,16 @@ GRU (time-major x (T, N, D), torch.nn.GRU's weights, with biases and h0):
 (g) a bi-directional GRU with H=25 over T=3000 frames of 81 bins (a beat tracker's RNN), one
     track; unidirectional D=128 H=128 T=1000 N=1, D=128 H=256 T=1000 N=16 and D=512 H=512 T=500
     N=32 (a batch whose GEMMs should run near the FMA peak).
+A whole network (ictus.examples.beats.model.BeatTCN, Boeck & Davies 2021: a 3-block CNN front end
+with 20 channels, an 11-block TCN with parallel dilations d and 2d, beat, downbeat and tempo heads):
+(h) inference (eval mode) on one 30 s track, x (1, 1, 3004, 81), against the same network built
+    from torch.nn modules with the same weights, and against that torch network with
+    ictus.torch.patch; a training step (forward, loss, backward, gradient clipping, RAdam) on a
+    batch of 8 excerpts of 1000 frames, x (8, 1, 1004, 81).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TCN_DILATIONS = tuple(2**i for i in range(11))  # 1, 2, 4, ..., 1024
 TCN_LENGTHS = (3000, 30000)
@@ -36,7 +42,13 @@ FRONT_END_BATCHES_QUICK = (1,)
 FRONT_END_POOL = (1, 3)
 FRONT_END_KERNELS = ((3, 3), (3, 3), (1, 8))
 
-GROUPS = ("a", "b", "c", "d", "e", "f", "g")
+BEAT_TCN_C = 20
+BEAT_TCN_FRONT_END_KERNELS = ((3, 3), (1, 10), (3, 3))  # each conv is followed by a max-pool (1, 3)
+BEAT_TCN_PARALLEL = (1, 2)  # each TCN block convolves at dilations d and 2d
+BEAT_TCN_TEMPO_CLASSES = 300
+BEAT_TCN_CONTEXT = 2  # frames the front end's two 3x3 convs consume at each end
+
+GROUPS = ("a", "b", "c", "d", "e", "f", "g", "h")
 GROUP_TITLES = {
     "a": "beat-tracking TCN: N=1 C=20 K=5, dilations 1..1024",
     "b": "wider TCN on a batch: N=8 C=64 K=3 T=4096",
@@ -45,6 +57,7 @@ GROUP_TITLES = {
     "e": "key-CNN blocks: N=1 3x3 'same', C=24 on 100x105 and C=96 on 25x26",
     "f": "max-pool alone: max_pool2d (1,3) on (8,20,3000,81), max_pool1d k=2 on (8,64,30000)",
     "g": "GRU layers (time-major, with biases and h0)",
+    "h": "the examples' beat-tracking TCN (BeatTCN), whole network",
 }
 BANDWIDTH_GROUPS = ("d", "f")  # groups with memory-bound (max-pool) rows: they need the bandwidth probe
 
@@ -239,7 +252,51 @@ GRU_BATCH = GruShape("g", 128, 256, 1000, 16)
 GRU_LARGE = GruShape("g", 512, 512, 500, 32, heavy=True)
 
 
-Workload = Conv1dShape | Conv2dShape | PoolShape | FrontEndShape | GruShape
+@dataclass(frozen=True)
+class BeatTcnShape:
+    """The examples' BeatTCN on x (n, 1, t + 4, 81); ``directions`` are the rows this shape gets."""
+
+    n: int
+    t: int
+    directions: tuple[str, ...]
+    bins: int = 81
+    group: str = "h"
+
+    @property
+    def heavy(self) -> bool:
+        return self.n > 1
+
+    @property
+    def label(self) -> str:
+        return f"N={self.n} T={self.t} (x {self.n}x1x{self.t + 2 * BEAT_TCN_CONTEXT}x{self.bins})"
+
+    def convs(self) -> list[Conv1dShape | Conv2dShape]:
+        """Every convolution of one forward pass, in order: front end, TCN blocks, the two heads."""
+        convs: list[Conv1dShape | Conv2dShape] = []
+        c, h, w = 1, self.t + 2 * BEAT_TCN_CONTEXT, self.bins
+        for kh, kw in BEAT_TCN_FRONT_END_KERNELS:
+            conv = Conv2dShape(self.group, self.n, c, BEAT_TCN_C, kh, kw, h, w, "valid")
+            convs.append(conv)
+            c, (h, w) = BEAT_TCN_C, conv.out_hw
+            w //= 3
+        for d in TCN_DILATIONS:
+            convs += [Conv1dShape(self.group, self.n, c, c, 5, self.t, d * f) for f in BEAT_TCN_PARALLEL]
+            convs += [Conv1dShape(self.group, self.n, len(BEAT_TCN_PARALLEL) * c, c, 1, self.t, 1),  # skip
+                      Conv1dShape(self.group, self.n, c, c, 1, self.t, 1)]  # residual
+        convs += [Conv1dShape(self.group, self.n, c, 1, 1, self.t, 1)] * 2  # beat and downbeat heads
+        return convs
+
+    @property
+    def fwd_flop(self) -> int:
+        """The convolutions' and the tempo Linear's multiply-adds x 2 (element-wise ops not counted)."""
+        return sum(s.fwd_flop for s in self.convs()) + 2 * self.n * BEAT_TCN_C * BEAT_TCN_TEMPO_CLASSES
+
+
+BEAT_TCN_INFERENCE = BeatTcnShape(1, 3000, ("fwd", "patch fwd"))  # one 30 s track
+BEAT_TCN_TRAINING = BeatTcnShape(8, 1000, ("train step",))  # a batch of 10 s excerpts
+
+
+Workload = Conv1dShape | Conv2dShape | PoolShape | FrontEndShape | GruShape | BeatTcnShape
 
 
 def workloads(groups: tuple[str, ...], quick: bool) -> list[Workload]:
@@ -260,4 +317,7 @@ def workloads(groups: tuple[str, ...], quick: bool) -> list[Workload]:
         shapes += [GRU_BI_DIRECTIONAL, GruShape("g", 128, 128, 1000, 1)]
         if not quick:  # the batched rows take seconds per call in torch
             shapes += [GRU_BATCH, GRU_LARGE]
+    if "h" in groups:
+        inference = replace(BEAT_TCN_INFERENCE, directions=("fwd",)) if quick else BEAT_TCN_INFERENCE
+        shapes += [inference, BEAT_TCN_TRAINING]
     return shapes
