@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Any, Callable, Iterator
-
-import numpy as np
-import pytest
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import ictus
+import numpy as np
+import pytest
 
 ISAS = ictus.cpu_isas()
 

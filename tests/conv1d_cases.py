@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from reference import conv1d_out_length, conv1d_padding
 
 

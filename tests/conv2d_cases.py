@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from reference import conv2d_out_size, conv2d_padding
 
 Size2 = Any  # an int or an (h, w) pair

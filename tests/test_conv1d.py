@@ -11,17 +11,17 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from typing import Any
 
 import ictus
+import numpy as np
+import pytest
 import reference as ref
 from conv1d_cases import ALL_CASES, CASES, Case, params
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 RTOL = 1e-5
 TESTS_DIR = Path(__file__).resolve().parent

@@ -5,12 +5,12 @@ built without CUDA kernels. Run only these with `pytest -m cuda`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
-import pytest
+from collections.abc import Callable
+from typing import Any
 
 import ictus
+import numpy as np
+import pytest
 import reference as ref
 from conv1d_cases import ALL_CASES, Case, params
 

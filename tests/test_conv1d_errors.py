@@ -10,10 +10,9 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import ictus
 import numpy as np
 import pytest
-
-import ictus
 
 X_SHAPE, W_SHAPE, B_SHAPE, Y_SHAPE = (2, 3, 10), (4, 3, 3), (4,), (2, 4, 8)
 OPS = ["conv1d", "conv1d_backward"]

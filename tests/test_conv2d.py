@@ -11,18 +11,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from typing import Any
 
 import conv1d_cases
 import ictus
+import numpy as np
+import pytest
 import reference as ref
-from conv2d_cases import ALL_CASES, CASES, Case, by_name, params
+from conv2d_cases import ALL_CASES, Case, by_name, params
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 RTOL = 1e-5
 TESTS_DIR = Path(__file__).resolve().parent

@@ -13,10 +13,9 @@ import types
 from pathlib import Path
 from typing import Any
 
+import ictus
 import numpy as np
 import pytest
-
-import ictus
 
 X_SHAPE, W_SHAPE, B_SHAPE, Y_SHAPE = (2, 3, 6, 10), (4, 3, 3, 3), (4,), (2, 4, 4, 8)
 OPS = ["conv2d", "conv2d_backward"]

@@ -10,17 +10,27 @@ zeros), NaNs (several per window, at window edges), -inf and whole planes of -in
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import ictus
 import numpy as np
+import pool_reference as pr
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import ictus
-import pool_reference as pr
-from pool_reference import (ALL_POOL_CASES, GEOMETRY_CASES, INDEX_POISON, KINDS, POISON, SPECIAL_CASES, PoolCase,
-                            assert_bits_equal, pool_case, special_data)
+from pool_reference import (
+    ALL_POOL_CASES,
+    GEOMETRY_CASES,
+    INDEX_POISON,
+    KINDS,
+    POISON,
+    SPECIAL_CASES,
+    PoolCase,
+    assert_bits_equal,
+    pool_case,
+    special_data,
+)
 
 PATHS = ["alloc", "out_poisoned"]
 

@@ -10,15 +10,25 @@ needs the forward call's window arguments.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
-import pytest
+from collections.abc import Callable
+from typing import Any
 
 import ictus
+import numpy as np
 import pool_reference as pr
-from pool_reference import (ALL_POOL_CASES, FIELD_CASES, INDEX_POISON, KINDS, POISON, SPECIAL_CASES, PoolCase,
-                            assert_bits_equal, pool_case, special_data)
+import pytest
+from pool_reference import (
+    ALL_POOL_CASES,
+    FIELD_CASES,
+    INDEX_POISON,
+    KINDS,
+    POISON,
+    SPECIAL_CASES,
+    PoolCase,
+    assert_bits_equal,
+    pool_case,
+    special_data,
+)
 
 pytestmark = pytest.mark.cuda
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import ictus
 import numpy as np
 import pytest
-
-import ictus
 
 X2, Y2 = (2, 3, 10, 12), (2, 3, 5, 6)
 X1, Y1 = (2, 3, 10), (2, 3, 5)

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import pytest
+from typing import Any
 
 import ictus
+import numpy as np
+import pytest
 import reference as ref
 from conv1d_cases import ALL_CASES, Case, params
 
@@ -92,9 +92,8 @@ def test_use_cpu_isa_restores_and_nests() -> None:
             assert ictus.kernel_name("conv1d_fwd") == "conv_fwd_portable"
         assert ictus.cpu_isa() == "scalar"
     assert ictus.cpu_isa() == default
-    with pytest.raises(RuntimeError, match="boom"):
-        with ictus.use_cpu_isa("scalar"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), ictus.use_cpu_isa("scalar"):
+        raise RuntimeError("boom")
     assert ictus.cpu_isa() == default
 
 
