@@ -71,8 +71,8 @@ processes used CPU are retried and, if that persists, marked with a dagger.
 
 EPILOG = f"""\
 examples:
-  python -m ictus.bench                        # everything at 1 and 2 threads (~9 min)
-  python -m ictus.bench --quick                # fewer samples, T=3000 and N=1 only (~2.5 min)
+  python -m ictus.bench                        # everything at 1 and 2 threads (~10 min)
+  python -m ictus.bench --quick                # fewer samples, T=3000 and N=1 only (~3 min)
   python -m ictus.bench --groups c --threads 2 --json c.json
   python -m ictus.bench --groups d,f --threads 1  # the CNN front end and the max-pools
   python -m ictus.bench --groups g --threads 1    # the GRU layers
