@@ -25,7 +25,7 @@ def _events(axes, activation: np.ndarray, reference: np.ndarray, detected: np.nd
     axes.plot(shown, np.full(len(shown), 1.05), "o", color="tab:red", markersize=4, label="detected")
     axes.set_ylim(0, 1.15)
     axes.set_xlabel("time (s)")
-    axes.legend(loc="upper right", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
 
 
 def plot_run(path: Path, curves: dict[str, list[float]], beat_activation: np.ndarray,
