@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "bindings/activation.h"
 #include "bindings/conv.h"
 #include "bindings/gru.h"
 #include "bindings/pool.h"
@@ -47,4 +48,5 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_conv(m);
   bindings::bind_pool(m);
   bindings::bind_gru(m);
+  bindings::bind_activation(m);
 }

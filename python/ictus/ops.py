@@ -255,3 +255,47 @@ def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, we
     return tuple(_core.gru_backward(*args, bool(reverse), bool(linear_before_reset), bool(bias),
                                     _lengths("gru_backward", lengths), _array.forced_isa(),
                                     _array.stream(args[2])))
+
+
+
+def _flat_out(op: str, out: Any, shape: tuple[int, ...]) -> Any:
+    """``out`` (of ``shape``) viewed as one axis, or None."""
+    if out is None:
+        return None
+    if tuple(getattr(out, "shape", ())) != tuple(shape):
+        raise ValueError(f"{op}: out must have the input's shape {tuple(shape)}, got {tuple(getattr(out, 'shape', ()))}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{op}: out must be C-contiguous (a reshaped copy would not receive the result)")
+    return out.reshape(-1)
+
+
+def elu(x: Any, alpha: float = 1.0, *, out: Any = None) -> Any:
+    """ELU element-wise, as ``torch.nn.functional.elu``: x where x > 0, else alpha * (exp(x) - 1).
+
+    Args:
+        x: float32 array of any shape (NumPy: the CPU kernel; CuPy: the CUDA kernel).
+        alpha: >= 0 (the backward pass reads the sign of the output).
+        out: optional array of x's shape to write into.
+
+    Returns:
+        y, x's shape.
+    """
+    x = _array.native("elu", "x", x)
+    if not hasattr(x, "reshape"):
+        return _core.elu(x, float(alpha), None, None, 0)  # raises the TypeError that names the types
+    y = _core.elu(x.reshape(-1), float(alpha), _flat_out("elu", out, x.shape), _array.forced_isa(), _array.stream(x))
+    return out if out is not None else y.reshape(x.shape)
+
+
+def elu_backward(grad_y: Any, y: Any, alpha: float = 1.0, *, out: Any = None) -> Any:
+    """Gradient of :func:`elu` from its output: grad_y where y > 0, else grad_y * (y + alpha)
+    (= grad_y * alpha * exp(x)); NaN propagates as in torch."""
+    grad_y, y = _array.native("elu_backward", "grad_y", grad_y), _array.native("elu_backward", "y", y)
+    if not (hasattr(grad_y, "reshape") and hasattr(y, "reshape")):
+        return _core.elu_backward(grad_y, y, float(alpha), None, None, 0)  # the TypeError naming the types
+    if tuple(grad_y.shape) != tuple(y.shape):
+        raise ValueError(f"elu_backward: y must have grad_y's shape {tuple(grad_y.shape)}, got {tuple(y.shape)}")
+    grad_x = _core.elu_backward(grad_y.reshape(-1), y.reshape(-1), float(alpha),
+                                _flat_out("elu_backward", out, grad_y.shape), _array.forced_isa(),
+                                _array.stream(grad_y))
+    return out if out is not None else grad_x.reshape(grad_y.shape)

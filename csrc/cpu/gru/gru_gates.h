@@ -8,24 +8,10 @@
 #include <cstring>
 
 #include "cpu/gru/gru.h"
+#include "cpu/simd/approx_math.h"
 
 namespace ictus::cpu {
 namespace {
-
-inline float exp_approx(float x) {
-  x = x < -87.3f ? -87.3f : x;  // keeps 2^n normal; written so that NaN passes through
-  x = x > 88.0f ? 88.0f : x;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
-  float n = (x * 1.44269504088896341f + kRound) - kRound;
-  const float r = x - n * 0.693359375f - n * -2.12194440e-4f;  // x - n ln 2 in two parts
-  const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) *
-                        r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * r) * r + r + 1.0f;
-  n = n == n ? n : 0.0f;  // NaN: p is NaN already
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
 
 inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
