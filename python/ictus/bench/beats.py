@@ -50,8 +50,8 @@ DIRECTION_TITLES = {
 }
 # ictus' fp32 sums run in other orders than torch's: measured 1e-7 (outputs), 1e-6 (gradients).
 TOLERANCES = {"fwd": 1e-4, "train step": 1e-4, "patch fwd": 1e-5}
-_FWD_KERNELS = ("conv2d_fwd", "max_pool2d_fwd", "conv1d_fwd")
-_BWD_KERNELS = ("conv2d_bwd_data", "conv2d_bwd_weight", "max_pool2d_bwd", "conv1d_bwd_data", "conv1d_bwd_weight")
+_FWD_KERNELS = ("conv2d_fwd", "max_pool2d_fwd", "conv1d_fwd", "elu_fwd")
+_BWD_KERNELS = ("conv2d_bwd_data", "conv2d_bwd_weight", "max_pool2d_bwd", "conv1d_bwd_data", "conv1d_bwd_weight", "elu_bwd")
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # beat (N, 1, T), downbeat (N, 1, T), tempo (N, 300) targets
 
@@ -123,7 +123,7 @@ def _inference_case(shape: BeatTcnShape, model: BeatTCN, x: np.ndarray, torch: M
 
     def run() -> Sequence[Any]:
         return model(x)
-    impls = [Impl("ictus", kernel_names(_FWD_KERNELS) + " + NumPy", run)]
+    impls = [Impl("ictus", kernel_names(_FWD_KERNELS) + " + NumPy (the other element-wise layers)", run)]
     compare: Callable[[], float | None] = lambda: None
     if torch is not None:
         from . import beats_twin
