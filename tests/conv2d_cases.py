@@ -105,6 +105,8 @@ CASES: list[Case] = [
     C("bt_conv2", 1, 16, 16, 3, 3, T, 26, padding=(1, 0)),
     C("bt_conv3", 1, 16, 16, 1, 8, T, 8, padding="valid"),
     C("bt_conv1_batch", 3, 1, 16, 3, 3, 7, 81, padding="valid"),
+    # the ISMIR 2021 tutorial's 1x10 on 26 bins (17 of 26 positions kept: the compact flat tiles)
+    C("tutorial_1x10", 2, 5, 6, 1, 10, 9, 26, padding="valid"),
     # one input channel
     C("cin1", 2, 1, 5, 3, 3, 11, 24, padding=1),
     C("cin1_cout1", 1, 1, 1, 2, 3, 6, 13, padding="same"),

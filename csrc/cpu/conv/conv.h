@@ -58,7 +58,8 @@ struct CorrelateForward {
 // The forward correlation at stride 1 over flat positions (conv_fwd_flat_simd.h): sources are planes
 // of rows `pitch` values apart (pitch >= out_length; zero-padded copies where the convolution pads)
 // and output position (h, w) is flat position g = h * pitch + w, for which tap i reads source value
-// g + tap_offsets[i] of every channel. Positions with w >= out_length are computed and dropped.
+// g + tap_offsets[i] of every channel. Positions with w >= out_length are computed and dropped, or,
+// with `compact`, never computed: a vector's lanes gather from two rows.
 struct FlatCorrelation {
   const float* src;
   int64_t batch_stride, channel_stride;
@@ -70,6 +71,7 @@ struct FlatCorrelation {
   const float* bias;           // nullable
   int64_t batch, out_channels, out_rows, out_length;
   int64_t tiles_per_item;  // tiles per work item (never changes the results)
+  bool compact;            // tiles over output positions only (needs out_length >= the vector width)
   float* out;              // rows contiguous, out_length values each
   int64_t out_batch_stride, out_channel_stride;
 };
@@ -113,8 +115,11 @@ inline int64_t correlate_tiles(const CorrelateForward& p, int64_t tile) {
   return p.out_rows * ((p.out_length + tile - 1) / tile);
 }
 
-// Flat positions a correlation computes: every row's pitch, but only out_length of the last row.
-inline int64_t flat_positions(const FlatCorrelation& p) { return (p.out_rows - 1) * p.pitch + p.out_length; }
+// Positions a flat correlation computes: compact, the outputs; otherwise every row's pitch, but only
+// out_length of the last row.
+inline int64_t flat_positions(const FlatCorrelation& p) {
+  return p.compact ? p.out_rows * p.out_length : (p.out_rows - 1) * p.pitch + p.out_length;
+}
 
 // Split `total` into ceil(total / max_block) blocks whose sizes differ by at most one
 // (20 channels with blocks of <= 6 become 5+5+5+5, not 6+6+6+2).

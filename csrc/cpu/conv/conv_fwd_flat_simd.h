@@ -13,6 +13,13 @@
 // Micro-kernel: M x V accumulators (AVX-512: 6 x 4), per (tap, channel) V loads and M broadcasts
 // of the packed weights [block][tap][channel][M], read front to back. The tiles at the end of a
 // plane, whose vectors would run past the readable values, load with masks.
+//
+// Compact tiles, for rows of at least W outputs where the dropped positions would cost much (a 1x10
+// kernel on 26 bins keeps 17 of 26): the lanes are output positions q = h * out_length + w. A
+// vector then spans at most two rows; the lanes of row h read from base = h * pitch + w (plus the
+// tap's offset), those of row h + 1 from base + pitch - out_length, as two masked loads merged
+// (one plain load when the vector lies in one row). No lane is wasted, results are stored straight
+// into the output, and no lane reads past its valid source values (no bounded tiles).
 #pragma once
 
 #include <cstdint>
@@ -91,17 +98,63 @@ void store_flat_tile(const FlatCorrelation& p, const float* tile, int64_t tile_l
   }
 }
 
+// Output channels [o0, o0 + M) of the compact tile whose lane 0 is output position q0 (nt valid
+// lanes), stored to out (the block's first channel, position 0).
+template <class S, int M, int V>
+void compact_block(const FlatCorrelation& p, const float* src_n, int64_t q0, int64_t nt, const float* w, int64_t o0,
+                   float* out) {
+  using Vec = typename S::Vec;
+  constexpr int W = S::kWidth;
+  const int64_t skip = p.pitch - p.out_length;
+  int64_t base[V];
+  bool whole[V];
+  typename S::Mask first[V], second[V];
+  for (int v = 0; v < V; ++v) {
+    const int64_t q = q0 + v * W, h = q / p.out_length, col = q - h * p.out_length;
+    const int64_t lanes = nt - v * W < 0 ? 0 : (nt - v * W > W ? W : nt - v * W);
+    const int64_t split = p.out_length - col < lanes ? p.out_length - col : lanes;  // lanes from row h
+    base[v] = h * p.pitch + col;
+    whole[v] = split == W;
+    first[v] = S::range_mask(0, static_cast<int>(split));
+    second[v] = S::range_mask(static_cast<int>(split), static_cast<int>(lanes));
+  }
+  Vec acc[M][V];
+  init_with_bias<S, M, V>(acc, p.bias, o0);
+  for (int64_t i = 0; i < p.num_taps; ++i) {
+    const float* row = src_n + p.tap_offsets[i];
+    for (int64_t c = 0; c < p.channels; ++c, w += M) {
+      const float* r = row + c * p.channel_stride;
+      Vec xv[V];
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) {
+        xv[v] = whole[v] ? S::load(r + base[v])
+                         : S::load_masked_fill(r + base[v] + skip, second[v], S::load_masked(r + base[v], first[v]));
+      }
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        const Vec wb = S::broadcast(w[m]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
+      }
+    }
+  }
+  store_positions<S, M, V>(acc, out, p.out_channel_stride, nt);
+}
+
 template <class S, int MMax, int V>
 struct FlatBlockTable {
   using Block = void (*)(const FlatCorrelation&, const float*, int64_t, const float*, int64_t, float*);
+  using Compact = void (*)(const FlatCorrelation&, const float*, int64_t, int64_t, const float*, int64_t, float*);
   Block free[MMax], bounded[MMax];
+  Compact compact[MMax];
   template <int M>
   constexpr void fill() {
     free[M - 1] = &flat_block<S, M, V, false>;
     bounded[M - 1] = &flat_block<S, M, V, true>;
+    compact[M - 1] = &compact_block<S, M, V>;
     if constexpr (M < MMax) fill<M + 1>();
   }
-  constexpr FlatBlockTable() : free{}, bounded{} { fill<1>(); }
+  constexpr FlatBlockTable() : free{}, bounded{}, compact{} { fill<1>(); }
 };
 
 template <class S, int MMax, int V>
@@ -120,19 +173,27 @@ void conv_fwd_flat_simd(const FlatCorrelation& p, int64_t begin, int64_t end) {
     const float* src_n = p.src + n * p.batch_stride;
     float* out_n = p.out + n * p.out_batch_stride;
     for (int64_t t = first; t < last; ++t) {
-      const int64_t g0 = t * tile_len;
+      const int64_t g0 = t * tile_len;  // compact: output position q0
       const int64_t nt = positions - g0 < tile_len ? positions - g0 : tile_len;
-      const bool bounded = g0 + tile_len + p.max_tap_offset > p.extent;
+      const bool bounded = !p.compact && g0 + tile_len + p.max_tap_offset > p.extent;
       // The hardware prefetcher loses some of the channels' streams (the tile's first block stalled
       // on its loads): fetch the lines the next tile adds (16->16 3x3 on 26 bins: 3% faster).
+      const int64_t next_flat = p.compact ? (g0 + tile_len) / p.out_length * p.pitch + (g0 + tile_len) % p.out_length
+                                          : g0 + tile_len;
       for (int64_t c = 0; c < p.channels; ++c) {
-        const float* next = src_n + c * p.channel_stride + g0 + tile_len + p.max_tap_offset;
+        const float* next = src_n + c * p.channel_stride + next_flat + p.max_tap_offset;
         for (int64_t k = 0; k < tile_len; k += 16) __builtin_prefetch(next + k);
       }
       for (int64_t b = 0; b < blocks.count; ++b) {
         const int64_t o0 = blocks.begin(b), m = blocks.size(b);
-        (bounded ? table.bounded : table.free)[m - 1](p, src_n, g0, p.packed_weight + o0 * q_count, o0, tile);
-        store_flat_tile<S>(p, tile, tile_len, m, g0, nt, out_n + o0 * p.out_channel_stride);
+        const float* w = p.packed_weight + o0 * q_count;
+        float* out_b = out_n + o0 * p.out_channel_stride;
+        if (p.compact) {
+          table.compact[m - 1](p, src_n, g0, nt, w, o0, out_b + g0);
+        } else {
+          (bounded ? table.bounded : table.free)[m - 1](p, src_n, g0, w, o0, tile);
+          store_flat_tile<S>(p, tile, tile_len, m, g0, nt, out_b);
+        }
       }
     }
   }
