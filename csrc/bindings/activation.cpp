@@ -28,7 +28,10 @@ py::object elu(py::handle x, double alpha, py::handle out, const std::optional<s
   const char* op = "elu";
   const float a = alpha_param(op, alpha);
   const ArrayView xv = array_in(x, {op, "x"}, 1, "(elements)");
-  const ArrayView y = array_out(out, {op, "out"}, xv.shape, 1, xv, {&xv});
+  // out may be x itself (in place: each element is read before it is written), nothing else of it
+  const bool in_place = out.is(x) && xv.array.is(x);
+  const ArrayView y = in_place ? array_out(out, {op, "out"}, xv.shape, 1, xv, {})
+                               : array_out(out, {op, "out"}, xv.shape, 1, xv, {&xv});
   if (xv.cuda) {
     require_cuda(op);
 #if defined(ICTUS_WITH_CUDA)

@@ -5,14 +5,14 @@ the argument and the fix.
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from . import _array, _core
 
-Padding = Union[int, tuple[int, int], str]
-Size2 = Union[int, tuple[int, int]]
+Padding = int | tuple[int, int] | str
+Size2 = int | tuple[int, int]
 
 
 def conv1d_output_length(length: int, kernel_size: int, *, stride: int = 1, padding: Padding = 0,
@@ -275,15 +275,18 @@ def elu(x: Any, alpha: float = 1.0, *, out: Any = None) -> Any:
     Args:
         x: float32 array of any shape (NumPy: the CPU kernel; CuPy: the CUDA kernel).
         alpha: >= 0 (the backward pass reads the sign of the output).
-        out: optional array of x's shape to write into.
+        out: optional array of x's shape to write into; ``out=x`` works in place (x C-contiguous).
 
     Returns:
         y, x's shape.
     """
+    in_place = out is x
     x = _array.native("elu", "x", x)
     if not hasattr(x, "reshape"):
         return _core.elu(x, float(alpha), None, None, 0)  # raises the TypeError that names the types
-    y = _core.elu(x.reshape(-1), float(alpha), _flat_out("elu", out, x.shape), _array.forced_isa(), _array.stream(x))
+    flat_out = _flat_out("elu", out, x.shape)
+    flat_x = flat_out if in_place else x.reshape(-1)
+    y = _core.elu(flat_x, float(alpha), flat_out, _array.forced_isa(), _array.stream(x))
     return out if out is not None else y.reshape(x.shape)
 
 

@@ -41,10 +41,15 @@ class _Elementwise(Module):
 
 
 class ELU(_Elementwise):
-    """ELU(x) = x if x > 0 else alpha (exp(x) - 1), torch.nn.ELU's definition (alpha >= 0)."""
+    """ELU(x) = x if x > 0 else alpha (exp(x) - 1), torch.nn.ELU's definition (alpha >= 0).
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    ``inplace=True`` (float32, C-contiguous x) writes y over x, as torch's: no new activation array
+    (x must not be needed afterwards; the layers before an ELU keep only their inputs).
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
+        self.inplace = bool(inplace)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
             raise ValueError(f"ELU: alpha must be a number >= 0 (the backward reads the sign of the output), "
                              f"got {alpha!r}")
@@ -55,7 +60,7 @@ class ELU(_Elementwise):
     # activations, its mask being random; these five passes take about 8, the kernel about 2).
     def _apply(self, xp: Any, x: Any) -> Any:
         if x.dtype == xp.float32:
-            return ops.elu(x, self.alpha)
+            return ops.elu(x, self.alpha, out=x if self.inplace and x.flags.c_contiguous else None)
         y = xp.minimum(x, 0)
         xp.expm1(y, out=y)  # expm1: no cancellation for small |x|
         if self.alpha != 1.0:
@@ -78,7 +83,7 @@ class ELU(_Elementwise):
         return derivative
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class ReLU(_Elementwise):
