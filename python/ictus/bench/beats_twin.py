@@ -29,7 +29,8 @@ PARALLEL = (1, 2)  # TutorialTCN's parallel dilations: d and 2d per block
 
 
 def _conv_block(in_channels: int, kernel_size: tuple[int, int], dropout: float) -> list[nn.Module]:
-    return [nn.Conv2d(in_channels, FILTERS, kernel_size), nn.ELU(), nn.MaxPool2d((1, 3)), nn.Dropout(dropout)]
+    return [nn.Conv2d(in_channels, FILTERS, kernel_size), nn.ELU(inplace=True), nn.MaxPool2d((1, 3)),
+            nn.Dropout(dropout)]
 
 
 def _event_head(dropout: float) -> nn.Sequential:
@@ -50,7 +51,7 @@ class TCNBlock(nn.Module):
         super().__init__()
         self.dilated = nn.ModuleList(nn.Conv1d(FILTERS, FILTERS, ictus_model.KERNEL_SIZE, dilation=dilation * f,
                                                padding="same") for f in PARALLEL)
-        self.activation = nn.ELU()
+        self.activation = nn.ELU(inplace=True)  # as ictus.nn.TCNBlock's: h is the block's own array
         self.dropout = nn.Dropout1d(dropout)
         self.skip = nn.Conv1d(len(PARALLEL) * FILTERS, FILTERS, 1)
         self.residual = nn.Conv1d(FILTERS, FILTERS, 1)

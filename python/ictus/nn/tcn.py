@@ -61,6 +61,8 @@ class TCNBlock(Module):
         self.dilated = Sequential(*(Conv1d(self.in_channels, channels, kernel_size, dilation=self.dilation * f,
                                            padding="same") for f in self.parallel))
         self.activation = _activation("TCNBlock", activation)
+        if isinstance(self.activation, ELU):
+            self.activation.inplace = True  # h, the convolutions' output, is this block's own array
         self.dropout = SpatialDropout1d(dropout)
         self.skip = Conv1d(len(self.parallel) * channels, channels, 1)
         self.residual = Conv1d(self.in_channels, channels, 1)

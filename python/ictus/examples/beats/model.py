@@ -76,7 +76,9 @@ class TimeMean(Module):
 
 
 def _conv_block(in_channels: int, kernel_size: tuple[int, int], dropout: float) -> list[Module]:
-    return [nn.Conv2d(in_channels, FILTERS, kernel_size), nn.ELU(), nn.MaxPool2d((1, 3)), nn.Dropout(dropout)]
+    # in place: the convolution's output is needed by nothing else (saves a 19 MB array at T=3000)
+    return [nn.Conv2d(in_channels, FILTERS, kernel_size), nn.ELU(inplace=True), nn.MaxPool2d((1, 3)),
+            nn.Dropout(dropout)]
 
 
 def _event_head(dropout: float) -> Sequential:
