@@ -286,17 +286,14 @@ def test_conv_valid(rank: int, hd: st.DataObject) -> None:
     for name, got, want, bound in zip(names, results, (wants[0], *wants[1]), bounds, strict=True):
         if got is not None:
             check_nonfinite(got, want, f"{name} ({special} in {where})", exact=torch is not None, bound=bound,
-                            nan_pattern_varies=where in ("weight", "grad_y"))
+                            nan_pattern_varies=where == "grad_y")
 
 
-# Two findings of this file, kept as reproducers: whether a product with an implicit zero (the
-# zero padding forward, grad_y's zero border backward) is computed differently from torch and from
-# one kernel variant to the next, which only shows when a weight or grad_y holds NaN or infinity.
+# Two findings of this file, kept as regression tests: a product with an implicit zero (the zero
+# padding forward, grad_y's zero border backward) is computed as torch computes it, or not, in every
+# kernel variant; it only shows when a weight or grad_y holds NaN or infinity.
 
 
-@pytest.mark.xfail(strict=True, reason="the scalar conv kernels skip the taps that read zero padding: a NaN "
-                                       "weight gives 0 there, where torch and the SIMD variants give NaN "
-                                       "(0 * NaN); conv2d and grad_weight (inf in grad_y) alike")
 def test_conv_nan_times_implicit_zero_forward() -> None:
     x, w = np.ones((1, 1, 1), np.float32), np.full((1, 1, 1), np.nan, np.float32)
     with ictus.use_cpu_isa("scalar"):
@@ -304,9 +301,6 @@ def test_conv_nan_times_implicit_zero_forward() -> None:
     assert np.isnan(y).all(), f"scalar conv1d(ones, NaN weight, padding=1) = {y.ravel()}; torch gives NaN"
 
 
-@pytest.mark.xfail(strict=True, reason="the SIMD conv input-gradient kernels multiply weights by grad_y's "
-                                       "implicit zero border: a NaN weight tap that no output reads from x[0] "
-                                       "makes grad_x[0] NaN, where torch and the scalar variant give 0.5")
 @pytest.mark.parametrize("isa", [i for i in ictus.cpu_isas() if i != "scalar"])
 def test_conv_nan_times_implicit_zero_backward(isa: str) -> None:
     x, w, gy = np.ones((1, 1, 2), np.float32), np.array([[[0.5, np.nan]]], np.float32), np.ones((1, 1, 1), np.float32)
@@ -803,16 +797,12 @@ def test_elu_invalid(broken: st.DataObject) -> None:
     expect_error(call, exc, why)
 
 
-@pytest.mark.xfail(strict=True, reason="ops.elu_backward passes a non-array y on to _core with grad_y unflattened, "
-                                       "so the error is a ValueError about grad_y's rank, not a TypeError about y")
-def test_elu_backward_non_array_y_blames_grad_y() -> None:
+def test_elu_backward_non_array_y_named() -> None:
     with pytest.raises(TypeError, match=r"^elu_backward: y must be a NumPy array"):
         ictus.elu_backward(np.ones((2, 2), np.float32), [0.5, 1.5])
 
 
-@pytest.mark.xfail(strict=True, reason="ops.elu converts alpha with float() before any check, so its error "
-                                       "(\"could not convert string to float\") does not name elu or alpha")
 @pytest.mark.parametrize("alpha", ["a", None, [1.0]], ids=["str", "None", "list"])
-def test_elu_alpha_not_a_number_names_no_op(alpha: Any) -> None:
+def test_elu_alpha_not_a_number_named(alpha: Any) -> None:
     with pytest.raises((TypeError, ValueError), match=r"^elu: alpha"):
         ictus.elu(np.ones(3, np.float32), alpha)

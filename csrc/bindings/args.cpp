@@ -69,7 +69,8 @@ ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, 
       raise_value(a, std::string("must be C-contiguous and aligned; allocate it with np.empty(") + v.shape_str() +
                          ", np." + dtype_name(dtype) + ")");
     }
-    arr = py::module_::import("numpy").attr("ascontiguousarray")(arr);
+    // A fresh copy: np.ascontiguousarray returns a contiguous but misaligned array unchanged.
+    arr = py::module_::import("numpy").attr("array")(arr, py::arg("order") = "C", py::arg("copy") = true);
   }
   v.array = arr;
   v.data = static_cast<float*>(const_cast<void*>(arr.data()));
@@ -158,11 +159,26 @@ void check_same_device(const ArrayView& first, const Arg& first_arg, const Array
   }
 }
 
+void check_out_bytes(const Arg& a, const std::array<int64_t, 4>& shape, int rank, DType dtype) {
+  int64_t bytes = element_size(dtype);
+  for (int i = 0; i < rank; ++i) {
+    if (__builtin_mul_overflow(bytes, shape[i], &bytes)) {
+      ArrayView want;
+      want.rank = rank;
+      want.shape = shape;
+      raise_value(a, "is too large: " + want.shape_str() + " " + dtype_name(dtype) +
+                         " values overflow a 64-bit byte count; split the input");
+    }
+  }
+}
+
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
                     const ArrayView& like, std::initializer_list<const ArrayView*> inputs, DType dtype) {
+  check_out_bytes(a, shape, rank, dtype);
   py::tuple shape_tuple(rank);
   for (int i = 0; i < rank; ++i) shape_tuple[i] = shape[i];
   if (out.is_none()) {
+    if (like.cuda) require_cuda(a.op);  // before allocating GPU memory the kernels cannot use
     py::object alloc = py::module_::import(like.cuda ? "cupy" : "numpy").attr("empty");
     py::object fresh;
     if (like.cuda) {

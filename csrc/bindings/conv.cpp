@@ -94,19 +94,23 @@ ConvCall conv_arrays(const char* op, py::handle x, py::handle weight, int rank) 
 }
 
 // Rejects sizes whose products could overflow the kernels' index math.
-void check_extent(const char* op, const ConvShape& s) {
+// size_name: the argument that holds the sizes (x, or an output-size helper's size).
+void check_extent(const char* op, const ConvShape& s, const char* size_name) {
   const int64_t rows = checked_mul(s.batch, s.out_channels > s.in_channels ? s.out_channels : s.in_channels, "rows");
   const int64_t budget = kMaxElements / rows;  // values one plane may hold
   const int64_t padded_h = s.in_h + s.pad_top + s.pad_bottom, padded_w = s.in_w + s.pad_left + s.pad_right;
   if (padded_h > budget / padded_w || s.out_h > budget / s.out_w) {
-    raise_value({op, "padding"}, "makes the output or padded input too large to address; reduce the padding or "
-                                 "the sizes");
+    const char* what = "its output or padded input would hold more than 2**60 values";
+    if (s.pad_top + s.pad_bottom + s.pad_left + s.pad_right > 0) {
+      raise_value({op, "padding"}, std::string("is too large: ") + what + "; reduce the padding or the sizes");
+    }
+    raise_value({op, size_name}, std::string("is too large to address: ") + what + "; split the batch or the sequence");
   }
 }
 
 // conv1d geometry: x (N, C_in, T) as height 1.
 ConvShape conv1d_shape(const char* op, ConvShape s, int64_t length, int64_t kernel, py::handle stride,
-                       py::handle padding, py::handle dilation) {
+                       py::handle padding, py::handle dilation, const char* size_name = "x") {
   s.in_h = s.out_h = s.kernel_h = s.stride_h = s.dilation_h = 1;
   s.pad_top = s.pad_bottom = 0;
   s.in_w = length;
@@ -130,13 +134,13 @@ ConvShape conv1d_shape(const char* op, ConvShape s, int64_t length, int64_t kern
     s.pad_left = s.pad_right = int_param(padding, pa, 0);
   }
   s.out_w = axis_out_length(op, "", s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left, s.pad_right);
-  check_extent(op, s);
+  check_extent(op, s, size_name);
   return s;
 }
 
 // conv2d geometry: stride, dilation and padding per axis (an int for both, or an (h, w) pair).
 ConvShape conv2d_shape(const char* op, ConvShape s, int64_t in_h, int64_t in_w, int64_t kernel_h, int64_t kernel_w,
-                       py::handle stride, py::handle padding, py::handle dilation) {
+                       py::handle stride, py::handle padding, py::handle dilation, const char* size_name = "x") {
   s.in_h = in_h;
   s.in_w = in_w;
   s.kernel_h = kernel_h;
@@ -164,7 +168,7 @@ ConvShape conv2d_shape(const char* op, ConvShape s, int64_t in_h, int64_t in_w, 
                             s.pad_bottom);
   s.out_w = axis_out_length(op, " along the width", s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left,
                             s.pad_right);
-  check_extent(op, s);
+  check_extent(op, s, size_name);
   return s;
 }
 
@@ -266,7 +270,7 @@ int64_t conv1d_output_length(py::handle length, py::handle kernel_size, py::hand
   s.batch = s.in_channels = s.out_channels = 1;
   const int64_t len = int_param(length, {op, "length"}, 1);
   const int64_t k = int_param(kernel_size, {op, "kernel_size"}, 1);
-  return conv1d_shape(op, s, len, k, stride, padding, dilation).out_w;
+  return conv1d_shape(op, s, len, k, stride, padding, dilation, "length").out_w;
 }
 
 std::pair<int64_t, int64_t> conv2d_output_size(py::handle size, py::handle kernel_size, py::handle stride,
@@ -276,7 +280,7 @@ std::pair<int64_t, int64_t> conv2d_output_size(py::handle size, py::handle kerne
   s.batch = s.in_channels = s.out_channels = 1;
   const auto [h, w] = hw_param(size, {op, "size"}, 1);
   const auto [kh, kw] = hw_param(kernel_size, {op, "kernel_size"}, 1);
-  s = conv2d_shape(op, s, h, w, kh, kw, stride, padding, dilation);
+  s = conv2d_shape(op, s, h, w, kh, kw, stride, padding, dilation, "size");
   return {s.out_h, s.out_w};
 }
 

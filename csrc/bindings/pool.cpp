@@ -122,6 +122,7 @@ py::object forward(const char* op, int rank, py::handle x, py::handle kernel_siz
     }
   }
   const auto shape = out_shape(xv, s, rank);
+  if (return_indices) check_out_bytes({op, "indices"}, shape, rank, DType::kInt64);  // before y is allocated
   const ArrayView y = array_out(out_y, {op, return_indices ? "out[0]" : "out"}, shape, rank, xv, {&xv});
   ArrayView idx;
   if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv, &y}, DType::kInt64);

@@ -4,6 +4,7 @@
 #include "cpu/conv/conv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -469,10 +470,23 @@ ConvShape fold_full_width(const ConvShape& s) {
   return f;
 }
 
+// The SIMD feeds skip taps that read only padding and, for the input gradient, multiply weights
+// by grad_y's zero border, which torch never reads: with a NaN or inf weight (a diverged run) the
+// NaN pattern would differ from torch's. Such weights take the scalar kernels, which compute what
+// torch computes. Checking the weights costs C_out*C_in*KH*KW reads per call.
+const SimdKernels* kernels_for_weights(Isa isa, const ConvShape& s, const float* weight) {
+  const SimdKernels* k = simd_kernels(isa);
+  const int64_t n = s.out_channels * s.in_channels * s.kernel_h * s.kernel_w;
+  for (int64_t i = 0; k != nullptr && i < n; ++i) {
+    if (!std::isfinite(weight[i])) return nullptr;
+  }
+  return k;
+}
+
 }  // namespace
 
 void conv_forward(Isa isa, const ConvShape& shape, const float* x, const float* weight, const float* bias, float* y) {
-  const SimdKernels* k = simd_kernels(isa);
+  const SimdKernels* k = kernels_for_weights(isa, shape, weight);
   if (k == nullptr) {
     conv_fwd_scalar(shape, x, weight, bias, y);
     return;
@@ -514,8 +528,9 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
   const SimdKernels* k = simd_kernels(isa);
   const ConvShape s = k ? fold_full_width(shape) : shape;
   if (grads.grad_x) {
-    if (k) simd_backward_data(*k, s, grad_y, weight, grads.grad_x);
-    else conv_bwd_data_scalar(s, grad_y, weight, grads.grad_x);
+    const SimdKernels* kx = kernels_for_weights(isa, shape, weight);
+    if (kx) simd_backward_data(*kx, s, grad_y, weight, grads.grad_x);
+    else conv_bwd_data_scalar(shape, grad_y, weight, grads.grad_x);
   }
   bool bias_done = false;
   if (grads.grad_weight) {

@@ -16,10 +16,11 @@ void conv_bwd_weight_scalar(const ConvShape& s, const float* grad_y, const float
             const float* xc = x + (n * s.in_channels + c) * s.in_h * s.in_w;
             for (int64_t h = 0; h < s.out_h; ++h) {
               const int64_t r = conv_input_index(h, i, s.stride_h, s.dilation_h, s.pad_top);
-              if (r < 0 || r >= s.in_h) continue;
               for (int64_t w = 0; w < s.out_w; ++w) {
                 const int64_t col = conv_input_index(w, j, s.stride_w, s.dilation_w, s.pad_left);
-                if (col >= 0 && col < s.in_w) acc += static_cast<double>(go[h * s.out_w + w]) * xc[r * s.in_w + col];
+                // Padding multiplied too, as torch's: an inf or NaN grad_y times padding gives NaN.
+                const bool inside = r >= 0 && r < s.in_h && col >= 0 && col < s.in_w;
+                acc += static_cast<double>(go[h * s.out_w + w]) * (inside ? xc[r * s.in_w + col] : 0.0f);
               }
             }
           }

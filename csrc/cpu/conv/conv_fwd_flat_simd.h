@@ -36,7 +36,11 @@ inline void copy_run(float* dst, const float* src, int64_t len) {
   constexpr int W = S::kWidth;
   int64_t k = 0;
   for (; k + W <= len; k += W) S::store(dst + k, S::load(src + k));
-  if (k < len) S::store_masked(dst + k, S::load(src + k), S::range_mask(0, static_cast<int>(len - k)));
+  if (k < len) {
+    // Masked load too: the tail of the last row may end within W floats of the tile's end.
+    const typename S::Mask tail = S::range_mask(0, static_cast<int>(len - k));
+    S::store_masked(dst + k, S::load_masked(src + k, tail), tail);
+  }
 }
 
 // Output channels [o0, o0 + M) of the tile whose lane 0 is flat position g0 of batch item n.

@@ -18,10 +18,11 @@ void conv_fwd_scalar(const ConvShape& s, const float* x, const float* weight, co
             const float* wc = weight + (o * s.in_channels + c) * taps;
             for (int64_t i = 0; i < s.kernel_h; ++i) {
               const int64_t r = conv_input_index(h, i, s.stride_h, s.dilation_h, s.pad_top);
-              if (r < 0 || r >= s.in_h) continue;
               for (int64_t j = 0; j < s.kernel_w; ++j) {
                 const int64_t col = conv_input_index(w, j, s.stride_w, s.dilation_w, s.pad_left);
-                if (col >= 0 && col < s.in_w) acc += static_cast<double>(wc[i * s.kernel_w + j]) * xc[r * s.in_w + col];
+                // Padding taps are multiplied too, as torch's: a NaN or inf weight times padding gives NaN.
+                const bool inside = r >= 0 && r < s.in_h && col >= 0 && col < s.in_w;
+                acc += static_cast<double>(wc[i * s.kernel_w + j]) * (inside ? xc[r * s.in_w + col] : 0.0f);
               }
             }
           }

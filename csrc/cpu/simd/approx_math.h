@@ -1,11 +1,13 @@
 // exp and expm1 as float arithmetic and selects (no libm calls, no branches), so that loops using
 // them vectorise for each ISA file that includes this: Cephes' expf range reduction x = n ln 2 + r,
 // |r| <= ln 2 / 2, and its polynomial for e^r - 1. Accuracy 1-2 ulp (expm1: also for tiny |x|,
-// where e^x - 1 would cancel); NaN propagates; results saturate below -87.3 and above 88.
+// where e^x - 1 would cancel); NaN propagates; results saturate below -87.3 and (between 88 and
+// 88.72) above 88.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace ictus::cpu {
 namespace {
@@ -30,9 +32,11 @@ inline ExpParts exp_parts(float x) {
   return {em1r, scale};
 }
 
+// Past float's range (x > 88.72) +inf as expf's, so that sigmoid(-inf) is exactly 0 as torch's.
 inline float exp_approx(float x) {
   const ExpParts e = exp_parts(x);
-  return (e.em1r + 1.0f) * e.scale;
+  const float y = (e.em1r + 1.0f) * e.scale;
+  return x > 88.7228394f ? std::numeric_limits<float>::infinity() : y;
 }
 
 // e^x - 1 = 2^n (e^r - 1) + (2^n - 1): exactly e^r - 1 for |x| <= ln 2 / 2 (n = 0), no cancellation.
