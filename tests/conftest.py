@@ -23,6 +23,11 @@ import pytest
 
 ISAS = ictus.cpu_isas()
 
+# Tests that cap their child's address space (RLIMIT_AS) skip under AddressSanitizer (.ci/sanitize
+# preloads libasan), which reserves terabytes of shadow memory and aborts when it cannot map more.
+caps_address_space = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                                        reason="AddressSanitizer cannot run under an address-space cap")
+
 
 @pytest.fixture(params=ISAS)
 def isa(request: pytest.FixtureRequest) -> Iterator[str]:

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import faulthandler
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,7 +57,8 @@ def watchdog(examples: int) -> Iterator[None]:
     """Ends the process with every thread's traceback if the block (a test of `examples` examples)
     runs past SECONDS_PER_EXAMPLE each: a hung kernel fails the run instead of stalling it. Armed
     per test, not per call: arming and cancelling costs most of a millisecond."""
-    faulthandler.dump_traceback_later(max(60.0, SECONDS_PER_EXAMPLE * examples), exit=True)
+    # sys.__stderr__: pytest's --capture=sys (the sanitizer run) leaves sys.stderr without a file descriptor.
+    faulthandler.dump_traceback_later(max(60.0, SECONDS_PER_EXAMPLE * examples), exit=True, file=sys.__stderr__)
     try:
         yield
     finally:

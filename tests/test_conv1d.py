@@ -19,6 +19,7 @@ import ictus
 import numpy as np
 import pytest
 import reference as ref
+from conftest import caps_address_space
 from conv1d_cases import ALL_CASES, CASES, Case, params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -495,6 +496,7 @@ print("ok")
 """
 
 
+@caps_address_space
 @pytest.mark.parametrize("stride", [2**30, 2**40], ids=["2^30", "2^40"])
 def test_huge_stride_needs_no_memory(stride: int, isa: str, rng: np.random.Generator) -> None:
     """stride = 2**40 on a (2, 3, 10) input is one output frame: it must not allocate by the stride.

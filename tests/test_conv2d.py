@@ -20,6 +20,7 @@ import ictus
 import numpy as np
 import pytest
 import reference as ref
+from conftest import caps_address_space
 from conv2d_cases import ALL_CASES, Case, by_name, params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -595,6 +596,7 @@ print("ok")
 """
 
 
+@caps_address_space
 @pytest.mark.parametrize("stride", [(2**40, 2**30), (7, 2**40)], ids=["2^40x2^30", "7x2^40"])
 def test_huge_stride_needs_no_memory(stride: tuple[int, int], isa: str, rng: np.random.Generator) -> None:
     """Strides past the input leave one output position per axis: no allocation by the stride.

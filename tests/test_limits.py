@@ -26,6 +26,7 @@ from typing import Any
 
 import ictus
 import pytest
+from conftest import caps_address_space
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -176,6 +177,7 @@ except MemoryError as err:
 """
 
 
+@caps_address_space
 @pytest.mark.parametrize("op", sorted(MEMORY_SETUP))
 def test_failed_allocation_raises_memory_error(op: str) -> None:
     """After one call, the child caps its address space at what it uses plus 32 MiB: the next call's
