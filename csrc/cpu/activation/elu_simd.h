@@ -9,7 +9,8 @@
 namespace ictus::cpu {
 namespace {
 
-inline void elu_forward_loop(const float* __restrict__ x, float* __restrict__ y, int64_t n, float alpha) {
+// y may be x (in place): no __restrict__; each y[i] depends on x[i] alone, which still vectorises.
+inline void elu_forward_loop(const float* x, float* y, int64_t n, float alpha) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     const float negative = v > 0.0f ? 0.0f : v;  // NaN stays NaN
