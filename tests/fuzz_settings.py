@@ -7,6 +7,9 @@ Profiles, chosen with the ICTUS_FUZZ environment variable and applied only to th
 * ``ci`` (the default): derandomized, so every run draws the same examples and CI is reproducible;
   no deadline (the first call of a kernel variant pays for its warm-up); sized so that the whole
   fuzz file runs in about a minute on two busy cores.
+* ``quick``: a quarter of ``ci``'s examples, derandomized too, for CI's second and third passes
+  over the suite (the scalar kernels, the sanitizer build), where ``ci``'s run already drew the full
+  set on the dispatched kernels.
 * ``long``: 20 times the examples from a random seed each run, for a soak before a release:
   ``ICTUS_FUZZ=long python3 -m pytest tests/test_fuzz.py``. A failure prints the seed to rerun it.
 """
@@ -30,11 +33,12 @@ _COMMON: dict[str, Any] = {"deadline": None, "database": None, "print_blob": Tru
                            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                                      HealthCheck.filter_too_much]}
 settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True, **_COMMON)
+settings.register_profile("quick", max_examples=CI_EXAMPLES // 4, derandomize=True, **_COMMON)
 settings.register_profile("long", max_examples=20 * CI_EXAMPLES, derandomize=False, **_COMMON)
 
 PROFILE_NAME = os.environ.get("ICTUS_FUZZ", "ci")
-if PROFILE_NAME not in ("ci", "long"):
-    raise ValueError(f"ICTUS_FUZZ must be 'ci' or 'long', got {PROFILE_NAME!r}")
+if PROFILE_NAME not in ("ci", "quick", "long"):
+    raise ValueError(f"ICTUS_FUZZ must be 'ci', 'quick' or 'long', got {PROFILE_NAME!r}")
 PROFILE = settings.get_profile(PROFILE_NAME)
 
 
