@@ -34,6 +34,14 @@ int element_size(DType d) { return d == DType::kFloat32 ? 4 : 8; }
                     ".float32)");
 }
 
+bool byte_count_overflows(const std::array<int64_t, 4>& shape, int rank, DType dtype) {
+  int64_t bytes = element_size(dtype);
+  for (int i = 0; i < rank; ++i) {
+    if (__builtin_mul_overflow(bytes, shape[i], &bytes)) return true;
+  }
+  return false;
+}
+
 // Copies the shape into v, refusing a wrong rank, empty dimensions and byte counts past int64.
 void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int rank, const char* layout,
                 DType dtype) {
@@ -47,10 +55,7 @@ void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int 
   for (int i = 0; i < rank; ++i) {
     if (v.shape[i] == 0) raise_value(a, "has an empty dimension (shape " + v.shape_str() + "); sizes must be >= 1");
   }
-  int64_t bytes = element_size(dtype);
-  for (int i = 0; i < rank; ++i) {
-    if (__builtin_mul_overflow(bytes, v.shape[i], &bytes)) raise_value(a, "is too large: its byte count overflows");
-  }
+  if (byte_count_overflows(v.shape, rank, dtype)) raise_value(a, "is too large: its byte count overflows");
 }
 
 ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, bool copy_if_needed, DType dtype) {
@@ -159,22 +164,15 @@ void check_same_device(const ArrayView& first, const Arg& first_arg, const Array
   }
 }
 
-void check_out_bytes(const Arg& a, const std::array<int64_t, 4>& shape, int rank, DType dtype) {
-  int64_t bytes = element_size(dtype);
-  for (int i = 0; i < rank; ++i) {
-    if (__builtin_mul_overflow(bytes, shape[i], &bytes)) {
-      ArrayView want;
-      want.rank = rank;
-      want.shape = shape;
-      raise_value(a, "is too large: " + want.shape_str() + " " + dtype_name(dtype) +
-                         " values overflow a 64-bit byte count; split the input");
-    }
-  }
-}
-
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
                     const ArrayView& like, std::initializer_list<const ArrayView*> inputs, DType dtype) {
-  check_out_bytes(a, shape, rank, dtype);
+  if (byte_count_overflows(shape, rank, dtype)) {
+    ArrayView want;
+    want.rank = rank;
+    want.shape = shape;
+    raise_value(a, "is too large: " + want.shape_str() + " " + dtype_name(dtype) +
+                       " values overflow a 64-bit byte count; split the input");
+  }
   py::tuple shape_tuple(rank);
   for (int i = 0; i < rank; ++i) shape_tuple[i] = shape[i];
   if (out.is_none()) {

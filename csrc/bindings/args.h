@@ -52,9 +52,6 @@ ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout, D
 // Raises unless every view is on the device of the first (same kind and GPU).
 void check_same_device(const ArrayView& first, const Arg& first_arg, const ArrayView& other, const Arg& other_arg);
 
-// Refuses an output of `shape` whose byte count overflows int64 (array_out checks its own).
-void check_out_bytes(const Arg& a, const std::array<int64_t, 4>& shape, int rank, DType dtype);
-
 // The output: `out` checked (shape, dtype, contiguous, writable, device of `like`, no overlap with
 // `inputs`), or when None a new array of `shape` (numpy.empty or cupy.empty on like's device).
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,

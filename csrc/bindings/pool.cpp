@@ -122,10 +122,10 @@ py::object forward(const char* op, int rank, py::handle x, py::handle kernel_siz
     }
   }
   const auto shape = out_shape(xv, s, rank);
-  if (return_indices) check_out_bytes({op, "indices"}, shape, rank, DType::kInt64);  // before y is allocated
-  const ArrayView y = array_out(out_y, {op, return_indices ? "out[0]" : "out"}, shape, rank, xv, {&xv});
+  // Indices first: their int64 byte count overflows before y's, and nothing is allocated in vain.
   ArrayView idx;
-  if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv, &y}, DType::kInt64);
+  if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv}, DType::kInt64);
+  const ArrayView y = array_out(out_y, {op, return_indices ? "out[0]" : "out"}, shape, rank, xv, {&xv, &idx});
   if (xv.cuda) {
     require_cuda(op);
 #if defined(ICTUS_WITH_CUDA)

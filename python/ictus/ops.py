@@ -258,10 +258,13 @@ def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, we
 
 
 
-def _alpha(op: str, alpha: Any) -> float:
-    """ELU's alpha as a float; the kernel binding checks its range."""
+def elu_alpha(op: str, alpha: Any) -> float:
+    """ELU's alpha as a float, refused unless a finite real >= 0 (the backward reads the output's sign)."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
         raise TypeError(f"{op}: alpha must be a real number >= 0, got {type(alpha).__name__} {alpha!r}")
+    if not 0 <= alpha < float("inf"):
+        raise ValueError(f"{op}: alpha must be a finite number >= 0 (the gradient is computed from the output, "
+                         f"whose sign must be the input's), got {alpha!r}")
     return float(alpha)
 
 
@@ -290,10 +293,10 @@ def elu(x: Any, alpha: float = 1.0, *, out: Any = None) -> Any:
     in_place = out is x
     x = _array.native("elu", "x", x)
     if not hasattr(x, "reshape"):
-        return _core.elu(x, _alpha("elu", alpha), None, None, 0)  # raises the TypeError that names the types
+        return _core.elu(x, elu_alpha("elu", alpha), None, None, 0)  # raises the TypeError that names the types
     flat_out = _flat_out("elu", out, x.shape)
     flat_x = flat_out if in_place else x.reshape(-1)
-    y = _core.elu(flat_x, _alpha("elu", alpha), flat_out, _array.forced_isa(), _array.stream(x))
+    y = _core.elu(flat_x, elu_alpha("elu", alpha), flat_out, _array.forced_isa(), _array.stream(x))
     return out if out is not None else y.reshape(x.shape)
 
 
@@ -304,10 +307,10 @@ def elu_backward(grad_y: Any, y: Any, alpha: float = 1.0, *, out: Any = None) ->
     if not (hasattr(grad_y, "reshape") and hasattr(y, "reshape")):
         # Flattened arrays pass the binding's rank check, so its TypeError names the argument that is no array.
         grad_y, y = (a.reshape(-1) if hasattr(a, "reshape") else a for a in (grad_y, y))
-        return _core.elu_backward(grad_y, y, _alpha("elu_backward", alpha), None, None, 0)
+        return _core.elu_backward(grad_y, y, elu_alpha("elu_backward", alpha), None, None, 0)
     if tuple(grad_y.shape) != tuple(y.shape):
         raise ValueError(f"elu_backward: y must have grad_y's shape {tuple(grad_y.shape)}, got {tuple(y.shape)}")
-    grad_x = _core.elu_backward(grad_y.reshape(-1), y.reshape(-1), _alpha("elu_backward", alpha),
+    grad_x = _core.elu_backward(grad_y.reshape(-1), y.reshape(-1), elu_alpha("elu_backward", alpha),
                                 _flat_out("elu_backward", out, grad_y.shape), _array.forced_isa(),
                                 _array.stream(grad_y))
     return out if out is not None else grad_x.reshape(grad_y.shape)

@@ -50,10 +50,7 @@ class ELU(_Elementwise):
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-            raise ValueError(f"ELU: alpha must be a number >= 0 (the backward reads the sign of the output), "
-                             f"got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = ops.elu_alpha("ELU", alpha)
 
     # float32 runs ictus' ELU kernels: one pass over memory. Other dtypes: the array expression,
     # branch-free (a masked copy, copyto(where=x > 0), took 27 ms over the front end's 4.7 M
