@@ -2,8 +2,8 @@
 //   forward  y = x <= 0 ? alpha * (e^x - 1) : x
 //   backward grad_x = y > 0 ? grad_y : grad_y * (y + alpha)   (from the output: alpha e^x = y + alpha)
 // NaN propagates as in torch (a NaN input gives a NaN output and a NaN gradient).
-// Variants: scalar (std::expm1), and portable / AVX2 / AVX-512 (one branch-free loop, elu_simd.h,
-// compiled per ISA file and vectorised by the compiler).
+// Variants: scalar (std::expm1), and portable / AVX2 / AVX-512 (elu_simd.h: one branch-free loop
+// over each ISA's vector vocabulary; the backward loop is vectorised by the compiler).
 #pragma once
 
 #include <cstdint>

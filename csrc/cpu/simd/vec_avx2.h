@@ -32,6 +32,20 @@ struct Avx2 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+  static inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  // Element-wise math vocabulary (ELU). min/max: a < b ? a : b (a > b ? a : b), so b where either is NaN.
+  static inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  static inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+  // a <= b ? then : otherwise per lane (otherwise where either is NaN).
+  static inline Vec select_le(Vec a, Vec b, Vec then, Vec otherwise) {
+    return _mm256_blendv_ps(otherwise, then, _mm256_cmp_ps(a, b, _CMP_LE_OQ));
+  }
+  // 2^n for t = n + 1.5 * 2^23 (|n| < 2^22, n + 127 in [1, 254]): n sits in t's low mantissa bits.
+  static inline Vec pow2_of_rounded(Vec t) {
+    const __m256i n_bits = _mm256_slli_epi32(_mm256_castps_si256(t), 23);  // (n + 2^22) << 23 wraps to n << 23
+    return _mm256_castsi256_ps(_mm256_add_epi32(n_bits, _mm256_set1_epi32(127 << 23)));
+  }
   // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
   static inline Vec neg_inf() { return _mm256_set1_ps(-__builtin_inff()); }
   // Lanes that are off read as `fill` and touch no memory.

@@ -31,6 +31,20 @@ struct Avx512 {
   static inline void store_masked(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static inline Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  // Element-wise math vocabulary (ELU). min/max: a < b ? a : b (a > b ? a : b), so b where either is NaN.
+  static inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
+  static inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  // a <= b ? then : otherwise per lane (otherwise where either is NaN).
+  static inline Vec select_le(Vec a, Vec b, Vec then, Vec otherwise) {
+    return _mm512_mask_mov_ps(otherwise, _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ), then);
+  }
+  // 2^n for t = n + 1.5 * 2^23 (|n| < 2^22, n + 127 in [1, 254]): n sits in t's low mantissa bits.
+  static inline Vec pow2_of_rounded(Vec t) {
+    const __m512i n_bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);  // (n + 2^22) << 23 wraps to n << 23
+    return _mm512_castsi512_ps(_mm512_add_epi32(n_bits, _mm512_set1_epi32(127 << 23)));
+  }
   // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
   static inline Vec neg_inf() { return _mm512_set1_ps(-__builtin_inff()); }
   // Lanes that are off read as `fill` and touch no memory.

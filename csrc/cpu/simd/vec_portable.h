@@ -36,6 +36,23 @@ struct Portable {
   }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return a * b + acc; }
   static inline Vec add(Vec a, Vec b) { return a + b; }
+  static inline Vec sub(Vec a, Vec b) { return a - b; }
+  static inline Vec mul(Vec a, Vec b) { return a * b; }
+  // Element-wise math vocabulary (ELU). min/max: a < b ? a : b (a > b ? a : b), so b where either is NaN.
+  static inline Vec min(Vec a, Vec b) { return a < b ? a : b; }
+  static inline Vec max(Vec a, Vec b) { return a > b ? a : b; }
+  // a <= b ? then : otherwise per lane (otherwise where either is NaN).
+  static inline Vec select_le(Vec a, Vec b, Vec then, Vec otherwise) { return a <= b ? then : otherwise; }
+  // 2^n for t = n + 1.5 * 2^23 (|n| < 2^22, n + 127 in [1, 254]): n sits in t's low mantissa bits.
+  static inline Vec pow2_of_rounded(Vec t) {
+    using UVec = uint32_t __attribute__((vector_size(64)));  // unsigned: the shift may wrap
+    UVec bits;
+    __builtin_memcpy(&bits, &t, sizeof(bits));
+    bits = (bits << 23) + (127u << 23);  // (n + 2^22) << 23 wraps to n << 23; + the exponent bias
+    Vec scale;
+    __builtin_memcpy(&scale, &bits, sizeof(scale));
+    return scale;
+  }
   // Max-pool vocabulary: int32 index lanes and torch's NaN-aware running maximum.
   static inline Vec neg_inf() { return Vec{} - __builtin_inff(); }
   static inline Vec load_masked_fill(const float* p, Mask m, Vec fill) {
