@@ -236,10 +236,8 @@ struct FlatProblem {
 // least a vector and the flat tiles would drop 1/17 of their positions or more. Measured (AVX-512,
 // 1 thread, forward): 20->20 1x10 keeping 17 of 26 bins 7.25 -> 4.87 ms, 16->16 3x3 keeping 24 of
 // 26 4.32 -> 4.19 ms; with 79 of 81 kept the merged loads cost more than they save (1.42 -> 1.63).
-// AVX-512 only: AVX2's masked loads and stores (vmaskmovps) made the 1x10 layer slower on an AVX2
-// EPYC, 18.9 -> 34.7 ms.
 bool compact_flat_tiles(const SimdKernels& k, int64_t out_length, int64_t pitch) {
-  return k.tiling.width >= 16 && out_length >= k.tiling.width && pitch * 16 >= out_length * 17;
+  return out_length >= k.tiling.width && pitch * 16 >= out_length * 17;
 }
 
 // Runs f with the flat feed: reads the source in place when no tap reaches into padding (a 'valid'

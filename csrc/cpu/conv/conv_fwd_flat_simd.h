@@ -17,9 +17,9 @@
 // Compact tiles, for rows of at least W outputs where the dropped positions would cost much (a 1x10
 // kernel on 26 bins keeps 17 of 26): the lanes are output positions q = h * out_length + w. A
 // vector then spans at most two rows; the lanes of row h read from base = h * pitch + w (plus the
-// tap's offset), those of row h + 1 from base + pitch - out_length, as two masked loads merged
-// (one plain load when the vector lies in one row). No lane is wasted, results are stored straight
-// into the output, and no lane reads past its valid source values (no bounded tiles).
+// tap's offset), those of row h + 1 from base + pitch - out_length, as two loads blended (one load
+// when the vector lies in one row; masked loads near the plane's end). No lane is wasted and
+// results are stored straight into the output.
 #pragma once
 
 #include <cstdint>
@@ -102,28 +102,16 @@ void store_flat_tile(const FlatCorrelation& p, const float* tile, int64_t tile_l
   }
 }
 
-// Output channels [o0, o0 + M) of the compact tile whose lane 0 is output position q0 (nt valid
-// lanes), stored to out (the block's first channel, position 0).
-template <class S, int M, int V>
-void compact_block(const FlatCorrelation& p, const float* src_n, int64_t q0, int64_t nt, const float* w, int64_t o0,
-                   float* out) {
+// The compact tile's accumulation: per (tap, channel), vector v reads its lanes from row h at
+// r + base[v] and, past `split` lanes, from row h + 1 at r + base[v] + skip. Bounded: masked loads,
+// which touch no value past the lanes'; else two plain loads and a blend (AVX2's masked loads,
+// vmaskmovps, made the 20->20 1x10 layer on 26 bins slower than the flat tiles on an AVX2 EPYC).
+template <class S, int M, int V, bool Bounded>
+inline void compact_accumulate(const FlatCorrelation& p, const float* src_n, const int64_t (&base)[V],
+                               const bool (&whole)[V], const typename S::Mask (&first)[V],
+                               const typename S::Mask (&second)[V], const float* w, typename S::Vec (&acc)[M][V]) {
   using Vec = typename S::Vec;
-  constexpr int W = S::kWidth;
   const int64_t skip = p.pitch - p.out_length;
-  int64_t base[V];
-  bool whole[V];
-  typename S::Mask first[V], second[V];
-  for (int v = 0; v < V; ++v) {
-    const int64_t q = q0 + v * W, h = q / p.out_length, col = q - h * p.out_length;
-    const int64_t lanes = nt - v * W < 0 ? 0 : (nt - v * W > W ? W : nt - v * W);
-    const int64_t split = p.out_length - col < lanes ? p.out_length - col : lanes;  // lanes from row h
-    base[v] = h * p.pitch + col;
-    whole[v] = split == W;
-    first[v] = S::range_mask(0, static_cast<int>(split));
-    second[v] = S::range_mask(static_cast<int>(split), static_cast<int>(lanes));
-  }
-  Vec acc[M][V];
-  init_with_bias<S, M, V>(acc, p.bias, o0);
   for (int64_t i = 0; i < p.num_taps; ++i) {
     const float* row = src_n + p.tap_offsets[i];
     for (int64_t c = 0; c < p.channels; ++c, w += M) {
@@ -131,8 +119,13 @@ void compact_block(const FlatCorrelation& p, const float* src_n, int64_t q0, int
       Vec xv[V];
 #pragma GCC unroll 8
       for (int v = 0; v < V; ++v) {
-        xv[v] = whole[v] ? S::load(r + base[v])
-                         : S::load_masked_fill(r + base[v] + skip, second[v], S::load_masked(r + base[v], first[v]));
+        if (whole[v]) {
+          xv[v] = S::load(r + base[v]);
+        } else if constexpr (Bounded) {
+          xv[v] = S::load_masked_fill(r + base[v] + skip, second[v], S::load_masked(r + base[v], first[v]));
+        } else {
+          xv[v] = S::blend(S::load(r + base[v]), S::load(r + base[v] + skip), second[v]);
+        }
       }
 #pragma GCC unroll 8
       for (int m = 0; m < M; ++m) {
@@ -141,6 +134,36 @@ void compact_block(const FlatCorrelation& p, const float* src_n, int64_t q0, int
         for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
       }
     }
+  }
+}
+
+// Output channels [o0, o0 + M) of the compact tile whose lane 0 is output position q0 (nt valid
+// lanes), stored to out (the block's first channel, position 0).
+template <class S, int M, int V>
+void compact_block(const FlatCorrelation& p, const float* src_n, int64_t q0, int64_t nt, const float* w, int64_t o0,
+                   float* out) {
+  constexpr int W = S::kWidth;
+  const int64_t skip = p.pitch - p.out_length;
+  int64_t base[V];
+  bool whole[V];
+  typename S::Mask first[V], second[V];
+  int64_t reach = 0;  // one past the last flat position a plain load of the tile reads (tap 0)
+  for (int v = 0; v < V; ++v) {
+    const int64_t q = q0 + v * W, h = q / p.out_length, col = q - h * p.out_length;
+    const int64_t lanes = nt - v * W < 0 ? 0 : (nt - v * W > W ? W : nt - v * W);
+    const int64_t split = p.out_length - col < lanes ? p.out_length - col : lanes;  // lanes from row h
+    base[v] = h * p.pitch + col;
+    whole[v] = split == W;
+    first[v] = S::range_mask(0, static_cast<int>(split));
+    second[v] = S::range_mask(static_cast<int>(split), static_cast<int>(lanes));
+    reach = base[v] + (whole[v] ? 0 : skip) + W;
+  }
+  typename S::Vec acc[M][V];
+  init_with_bias<S, M, V>(acc, p.bias, o0);
+  if (reach + p.max_tap_offset > p.extent) {
+    compact_accumulate<S, M, V, true>(p, src_n, base, whole, first, second, w, acc);
+  } else {
+    compact_accumulate<S, M, V, false>(p, src_n, base, whole, first, second, w, acc);
   }
   store_positions<S, M, V>(acc, out, p.out_channel_stride, nt);
 }

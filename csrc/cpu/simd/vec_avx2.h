@@ -30,6 +30,8 @@ struct Avx2 {
   // Lanes that are off read as zero and touch no memory, so p may point outside the array there.
   static inline Vec load_masked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static inline void store_masked(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+  // a, with b in the lanes of m.
+  static inline Vec blend(Vec a, Vec b, Mask m) { return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(m)); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }

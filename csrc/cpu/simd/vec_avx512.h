@@ -29,6 +29,8 @@ struct Avx512 {
   // Lanes that are off read as zero and touch no memory, so p may point outside the array there.
   static inline Vec load_masked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void store_masked(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+  // a, with b in the lanes of m.
+  static inline Vec blend(Vec a, Vec b, Mask m) { return _mm512_mask_mov_ps(a, m, b); }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
   static inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   static inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }

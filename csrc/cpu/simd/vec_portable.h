@@ -34,6 +34,11 @@ struct Portable {
   static inline void store_masked(float* p, Vec v, Mask m) {
     for (int i = m.lo; i < m.hi; ++i) p[i] = v[i];
   }
+  // a, with b in the lanes of m.
+  static inline Vec blend(Vec a, Vec b, Mask m) {
+    for (int i = m.lo; i < m.hi; ++i) a[i] = b[i];
+    return a;
+  }
   static inline Vec fma(Vec a, Vec b, Vec acc) { return a * b + acc; }
   static inline Vec add(Vec a, Vec b) { return a + b; }
   static inline Vec sub(Vec a, Vec b) { return a - b; }
