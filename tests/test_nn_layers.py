@@ -176,6 +176,27 @@ def test_max_pool2d_matches_torch(case: tuple[Any, ...], training: bool, randn: 
     assert_matches_torch(layer, module, [randn(batch, channels, height, width)], rng)
 
 
+ACTIVATION_TWINS = {"ELU": (lambda: nn.ELU(0.7), lambda: tnn.ELU(0.7)), "ReLU": (nn.ReLU, tnn.ReLU),
+                    "Tanh": (nn.Tanh, tnn.Tanh), "Sigmoid": (nn.Sigmoid, tnn.Sigmoid)}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_TWINS))
+@pytest.mark.parametrize("two_d", [True, False], ids=["2d", "1d"])
+def test_activation_then_max_pool_runs_pool_first_with_torchs_results(activation: str, two_d: bool, training: bool,
+                                                                       randn: Any, rng: np.random.Generator) -> None:
+    """Sequential runs a non-decreasing activation after the max-pool that follows it: the same
+    outputs and gradients as torch's activation-then-pool, with the activation on a third of the values."""
+    make, make_torch = ACTIVATION_TWINS[activation]
+    pool, torch_pool = ((nn.MaxPool2d((1, 3)), tnn.MaxPool2d((1, 3))) if two_d else
+                        (nn.MaxPool1d(3, 2, 1, ceil_mode=True), tnn.MaxPool1d(3, 2, 1, ceil_mode=True)))
+    layer = nn.Sequential(make(), pool, make(), nn.Flatten()).train(training)
+    module = tnn.Sequential(make_torch(), torch_pool, make_torch(), tnn.Flatten())
+    assert [type(m) for m in layer._run_order()] == [type(pool), type(layer[0]), type(layer[2]), nn.Flatten]
+    x = randn(2, 3, 5, 13) * 3 if two_d else randn(2, 3, 14) * 3
+    assert_matches_torch(layer, module, [x], rng)
+
+
 # ------------------------------------------------------------------------- linear
 
 

@@ -47,6 +47,8 @@ class ELU(_Elementwise):
     (x must not be needed afterwards; the layers before an ELU keep only their inputs).
     """
 
+    non_decreasing = True
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)
@@ -86,6 +88,8 @@ class ELU(_Elementwise):
 class ReLU(_Elementwise):
     """ReLU(x) = max(x, 0); the gradient at 0 is 0, as torch."""
 
+    non_decreasing = True
+
     def _apply(self, xp: Any, x: Any) -> Any:
         return xp.maximum(x, 0)
 
@@ -95,6 +99,8 @@ class ReLU(_Elementwise):
 
 class Tanh(_Elementwise):
     """tanh(x)."""
+
+    non_decreasing = True
 
     def _apply(self, xp: Any, x: Any) -> Any:
         return xp.tanh(x)
@@ -107,6 +113,8 @@ class Tanh(_Elementwise):
 
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), from exp(-|x|) so it neither overflows nor rounds small values to 0."""
+
+    non_decreasing = True
 
     def _apply(self, xp: Any, x: Any) -> Any:
         e = xp.abs(x)

@@ -25,6 +25,7 @@ class _MaxPoolNd(Module):
     _forward_op: Callable[..., Any]
     _backward_op: Callable[..., Any]
     _input_axes: tuple[str, ...]
+    takes_maximum = True
 
     def __init__(self, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
                  check: Callable[..., Any]) -> None:
