@@ -56,8 +56,8 @@ class TorchTCN(tnn.Module):
 
 def dropout_masks(model: nn.Module) -> list[torch.Tensor | None]:
     """The masks ictus' SpatialDropout1d layers drew in the latest forward (None where p = 0)."""
-    masks = [m._stack[-1][0] for m in model.modules() if isinstance(m, nn.SpatialDropout1d)]
-    return [None if m is None else torch.from_numpy(m).double() for m in masks]
+    masks = [m._stack[-1][0] for m in model.modules() if isinstance(m, nn.SpatialDropout1d)]  # (keep, scale)
+    return [None if m is None else torch.from_numpy(m[0]).double() * m[1] for m in masks]
 
 
 def twin_of(model: nn.Module, twin: tnn.Module) -> tnn.Module:

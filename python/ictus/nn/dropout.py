@@ -6,12 +6,13 @@ whole channels of (N, C, T) data (one draw per (n, c), mask (N, C, 1)), as Keras
 SpatialDropout1D on channels-first data and torch.nn.Dropout1d: neighbouring frames of a channel
 are strongly correlated, so dropping single frames would barely regularise a temporal network.
 
-The mask, already scaled, is drawn on the CPU from ictus.nn.random.generator() (copied to the GPU
+The mask is drawn on the CPU from ictus.nn.random.generator() (copied to the GPU
 for CuPy input, so both devices draw the same masks after ictus.nn.manual_seed) and saved for the
 backward pass, which multiplies grad_out by the same mask.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,25 @@ import numpy as np
 from .checks import check_floating
 from .module import Module
 from .random import generator
+
+
+def _keep_mask(shape: tuple[int, ...], p: float) -> tuple[np.ndarray, float]:
+    """A boolean mask of ``shape`` dropping each element with probability p rounded to a multiple
+    of 2^-16 (16 random bits per element, a quarter of a float64 draw: the beat tracker's first
+    dropout took 29 ms with float32 draws, 14 this way), and torch's scale 1 / (1 - p)."""
+    threshold = round(p * 65536)
+    count = math.prod(shape)
+    bits = generator().bit_generator.random_raw(count // 4 + 1).view(np.uint16)[:count]
+    return (bits >= threshold).reshape(shape), 1 / (1 - p)
+
+
+def _masked(x: Any, keep: Any, scale: float) -> Any:
+    """x * keep * scale: two passes over x, or one where the mask broadcasts (SpatialDropout1d)."""
+    if keep.size < x.size:
+        return x * (keep * x.dtype.type(scale))
+    y = x * x.dtype.type(scale)
+    y *= keep
+    return y
 
 
 class Dropout(Module):
@@ -40,14 +60,14 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._save(None)
             return x
-        keep = generator().random(mask_shape, dtype=np.float32) >= self.p
-        mask = xp.asarray(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p)))
-        self._save(mask)
-        return x * mask
+        keep, scale = _keep_mask(mask_shape, self.p)
+        keep = xp.asarray(keep)
+        self._save((keep, scale))
+        return _masked(x, keep, scale)
 
     def backward(self, grad_out: Any) -> Any:
         (mask,) = self._saved()
-        return grad_out if mask is None else grad_out * mask
+        return grad_out if mask is None else _masked(grad_out, *mask)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
