@@ -137,6 +137,28 @@ def test_conv2d_matches_torch(case: tuple[Any, ...], training: bool, randn: Any,
     assert_matches_torch(layer, module, [randn(batch, c_in, height, width)], rng)
 
 
+@pytest.mark.parametrize("two_d", [True, False], ids=["2d", "1d"])
+def test_conv_without_input_grad_returns_none_and_the_same_parameter_gradients(two_d: bool, randn: Any) -> None:
+    make = (lambda: nn.Conv2d(3, 4, (3, 2), padding=1)) if two_d else (lambda: nn.Conv1d(3, 4, 3, padding="same"))
+    full, first = make(), make()
+    first.load_state_dict(full.state_dict())
+    first.input_grad = False
+    x = randn(2, 3, 7, 5) if two_d else randn(2, 3, 9)
+    grad_y = randn(*full(x).shape)
+    first(x)
+    assert first.backward(grad_y) is None and full.backward(grad_y).shape == x.shape
+    for (name, p), q in zip(full.named_parameters(), first.parameters(), strict=True):
+        np.testing.assert_array_equal(q.grad, p.grad, err_msg=name)
+    # a Sequential allows it in its first layer only
+    model = nn.Sequential(first, nn.ReLU())
+    model(x)
+    assert model.backward(grad_y) is None
+    model = nn.Sequential(nn.ReLU(), first)
+    model(x)
+    with pytest.raises(RuntimeError, match=r"the layer after ReLU returned no input gradient \(input_grad=False\)"):
+        model.backward(grad_y)
+
+
 # ------------------------------------------------------------------------- pooling
 
 # (kernel, stride, padding, dilation, ceil_mode, batch, channels, length)

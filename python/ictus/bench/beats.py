@@ -161,6 +161,7 @@ class TrainingStep:
 
     def __init__(self, model: BeatTCN, x: np.ndarray, targets: Batch, torch: ModuleType | None) -> None:
         self.model, self.x, self.targets, self.torch = model.train(), x, targets, torch
+        model.frontend[0].input_grad = False  # as torch's x, which does not require grad
         self.initial = {k: v.copy() for k, v in model.state_dict().items()}
         self.loss = MultiTaskLoss()
         if torch is not None:

@@ -275,5 +275,8 @@ class Sequential(Module):
 
     def backward(self, grad_out: Any) -> Any:
         for m in reversed(self._run_order()):
+            if grad_out is None:
+                raise RuntimeError(f"Sequential: the layer after {type(m).__name__} returned no input gradient "
+                                   "(input_grad=False); only a network's first layer may skip it")
             grad_out = m.backward(grad_out)
         return grad_out

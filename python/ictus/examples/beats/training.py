@@ -61,6 +61,7 @@ def make_examples(tracks: list[Track]) -> list[Example]:
 def train(model: BeatTCN, train_examples: list[Example], val_examples: list[Example], epochs: int,
           progress: bool = True) -> dict[str, list[Any]]:
     """Trains ``model`` in place; returns fit's history ("loss", "val_loss", "lr", "epoch_time")."""
+    model.frontend[0].input_grad = False  # the spectrogram needs no gradient
     optimizer = optim.Lookahead(optim.RAdam(model.parameters(), lr=LEARNING_RATE))
     scheduler = optim.ReduceLROnPlateau(optimizer, factor=LR_FACTOR, patience=LR_PATIENCE)
     return fit(model, MultiTaskLoss(), optimizer, train_examples, val_examples, epochs=epochs, scheduler=scheduler,
