@@ -131,7 +131,8 @@ def test_patch_keeps_the_twin_s_outputs_and_gradients(rng: np.random.Generator) 
     twin = beats_twin.from_ictus(model)
     patched = copy.deepcopy(twin)
     report_ = ictus_torch.patch(patched)
-    assert len(report_.swapped) == 3 * 2 + 11 * 4 + 2 and not report_.left  # convs and pools, heads' 1x1 convs
+    # front end: conv, ELU, pool x 3; TCN blocks: 4 convs and an ELU x 11; heads' 1x1 convs; the final ELU
+    assert len(report_.swapped) == 3 * 3 + 11 * 5 + 2 + 1 and not report_.left
     names = [n for n, _ in model.named_parameters()]
     got = torch_outputs_and_grads(patched, x, targets, names, dtype=torch.float32)
     want = torch_outputs_and_grads(twin.double(), x, targets, names)

@@ -23,7 +23,7 @@ def float64_twin(module: nn.Module) -> nn.Module:
     """The torch module with the same weights, in float64 and torch's own forward."""
     twin = copy.deepcopy(module).double()
     for name, child in list(twin.named_modules()):
-        for base in (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.GRU):
+        for base in (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.GRU, nn.ELU):
             if isinstance(child, base) and type(child) is not base:
                 child.__class__ = base
     return twin
@@ -107,6 +107,30 @@ def test_max_pool1d() -> None:
                         "MaxPool1d 3/2/1")
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 0.0])
+def test_elu(alpha: float) -> None:
+    torch.manual_seed(5)
+    module = it.ELU(alpha)
+    assert module.ictus_supported(torch.zeros(2, 3))
+    check_against_torch(module, [torch.randn(2, 3, 7, 5) * 3], f"ELU alpha={alpha}")
+
+
+def test_elu_in_place_after_a_layer() -> None:
+    torch.manual_seed(6)
+    model = nn.Sequential(it.Conv1d(3, 4, 3), it.ELU(0.5, inplace=True))
+    check_against_torch(model, [torch.randn(2, 3, 19)], "Conv1d + ELU(inplace=True)")
+
+
+def test_elu_falls_back_to_torch_where_ictus_declines() -> None:
+    x = torch.randn(3, 4)
+    negative = it.ELU(-0.5)  # torch allows it; ictus' backward reads the sign of the output
+    assert not negative.ictus_supported(x)
+    np.testing.assert_array_equal(negative(x).numpy(), nn.functional.elu(x, -0.5).numpy())
+    assert not it.ELU().ictus_supported(x.double()) and it.ELU()(x.double()).dtype == torch.float64
+    assert not it.ELU(inplace=True).ictus_supported(x.t())  # in place on a strided view
+    assert it.ELU()(torch.zeros(0, 3)).shape == (0, 3)
+
+
 @pytest.mark.parametrize("layers,bidirectional,batch_first,h0,bias", [
     (1, False, False, False, True), (2, True, False, True, True), (2, True, True, True, False),
     (3, False, True, False, True)])
@@ -173,9 +197,9 @@ def test_patch_swaps_supported_modules_and_keeps_results() -> None:
     x = torch.randn(2, 1, 40, 17)
     want = model(x).detach().numpy()
     report = it.patch(model)
-    assert report.swapped == ["front.0", "front.2", "blocks.0", "blocks.1", "blocks.2"]
+    assert report.swapped == ["front.0", "front.1", "front.2", "blocks.0", "blocks.1", "blocks.2"]
     assert report.left == {"depthwise": "groups=8"}
-    assert "swapped 5" in str(report)
+    assert "swapped 6" in str(report)
     assert isinstance(model.front[0], it.Conv2d) and isinstance(model.blocks[1], it.Conv1d)
     ref.assert_close(model(x).detach().numpy(), want, RTOL, "patched model output")
     assert set(model.state_dict()) == set(_TinyTCN().state_dict())

@@ -1,7 +1,7 @@
 """Drop-in torch.nn modules whose forward and backward passes run ictus kernels.
 
-``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d`` and ``GRU`` subclass the torch.nn modules of
-the same name: same constructor, parameters and state_dict. A call that ictus supports (float32,
+``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d``, ``GRU`` and ``ELU`` subclass the torch.nn modules
+of the same name: same constructor, parameters and state_dict. A call that ictus supports (float32,
 batched input, on the CPU, or on a GPU with CuPy installed) runs through a
 ``torch.autograd.Function`` over ictus' kernels, sharing memory with the tensors (DLPack, no
 copies of contiguous inputs); any other call (groups, padding modes other than zeros, float64,
@@ -24,7 +24,7 @@ from torch.nn.utils import rnn as rnn_utils
 
 import ictus
 
-__all__ = ["GRU", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "PatchReport", "patch"]
+__all__ = ["ELU", "GRU", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "PatchReport", "patch"]
 
 
 # ------------------------------------------------------------------------- tensors <-> arrays
@@ -152,6 +152,29 @@ class _GRULayerFunction(torch.autograd.Function):
         return gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh, None, None
 
 
+class _EluFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: float, inplace: bool) -> torch.Tensor:
+        with _stream_of(x):
+            if inplace:
+                x_array = _array(x)
+                ictus.elu(x_array, alpha, out=x_array)  # the same array: ictus' in-place call
+                ctx.mark_dirty(x)
+                y = x
+            else:
+                y = _tensor(ictus.elu(_array(x), alpha))
+        ctx.save_for_backward(y)  # the gradient comes from the output: y + alpha where y <= 0
+        ctx.alpha = alpha
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[Any, ...]:
+        (y,) = ctx.saved_tensors
+        with _stream_of(grad_y):
+            gx = ictus.elu_backward(_array(grad_y.contiguous()), _array(y), ctx.alpha)
+        return _tensor(gx), None, None
+
+
 # ------------------------------------------------------------------------- modules
 
 
@@ -271,10 +294,24 @@ class GRU(nn.GRU):
         return (layer_in.transpose(0, 1) if self.batch_first else layer_in), h_n
 
 
+class ELU(nn.ELU):
+    """torch.nn.ELU through ictus.elu (float32, alpha finite and >= 0, any non-empty shape;
+    inplace=True needs a contiguous x)."""
+
+    def ictus_supported(self, x: torch.Tensor) -> bool:
+        return (0 <= self.alpha < float("inf") and x.numel() > 0 and x.dim() > 0 and _float32_on_usable_device(x)
+                and (x.is_contiguous() or not self.inplace))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.ictus_supported(x):
+            return super().forward(x)
+        return _EluFunction.apply(x, float(self.alpha), bool(self.inplace))
+
+
 # ------------------------------------------------------------------------- patch
 
 _SWAPS: dict[type[nn.Module], type[nn.Module]] = {
-    nn.Conv1d: Conv1d, nn.Conv2d: Conv2d, nn.MaxPool1d: MaxPool1d, nn.MaxPool2d: MaxPool2d, nn.GRU: GRU,
+    nn.Conv1d: Conv1d, nn.Conv2d: Conv2d, nn.MaxPool1d: MaxPool1d, nn.MaxPool2d: MaxPool2d, nn.GRU: GRU, nn.ELU: ELU,
 }
 
 
@@ -306,7 +343,7 @@ def _unsupported(module: nn.Module) -> str | None:
 
 
 def patch(model: nn.Module) -> PatchReport:
-    """Replaces, in place, every torch.nn Conv1d, Conv2d, MaxPool1d, MaxPool2d and GRU submodule of
+    """Replaces, in place, every torch.nn Conv1d, Conv2d, MaxPool1d, MaxPool2d, GRU and ELU submodule of
     ``model`` whose options ictus supports by its ictus.torch twin (same parameters, shared, and
     state_dict); returns the report (print it to see what changed). ``model`` itself is not
     replaced, only its children."""

@@ -10,7 +10,7 @@ weights. Directions:
               downbeats + cross-entropy on the tempo distribution), backward, gradients clipped to
               norm 0.5, one RAdam step (lr 0.005), as examples/beats/training.py trains:
               ictus.nn + ictus.optim against torch autograd + torch.optim.
-  patch fwd   inference of the torch twin after ictus.torch.patch (its Conv1d, Conv2d and MaxPool2d
+  patch fwd   inference of the torch twin after ictus.torch.patch (its Conv1d, Conv2d, MaxPool2d and ELU
               on ictus' kernels; "ictus" rows) against the unpatched twin ("torch" rows).
 Checks, once per row and thread count before timing, norm-wise (the largest ||ictus - torch|| /
 ||torch|| over the compared arrays): fwd outputs within 1e-4, patch fwd outputs within 1e-5; the
