@@ -181,8 +181,9 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   const PoolShape s = p.shape;
   const typename S::IVec lane_columns = S::iota_times(static_cast<int32_t>(s.stride_w));
   const bool split = s.kernel_w <= s.stride_w && s.dilation_w == 1 && s.pad_left == 0;
+  // plane and h advance with item: a 64-bit division per row cost ~20 ns, a third of a 79-bin row's time
+  int64_t plane = begin / s.out_h, h = begin % s.out_h;
   for (int64_t item = begin; item < end; ++item) {
-    const int64_t plane = item / s.out_h, h = item % s.out_h;
     RowJob job{p.x + plane * s.in_h * s.in_w,
                p.y + item * s.out_w,
                p.indices ? p.indices + item * s.out_w : nullptr,
@@ -198,6 +199,10 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
       pool_row_split<S, 3, kIndices>(job, lane_columns);
     } else {
       for (int64_t w0 = 0; w0 < s.out_w; w0 += S::kWidth) pool_vector_lanes<S, kIndices>(job, w0, lane_columns);
+    }
+    if (++h == s.out_h) {
+      h = 0;
+      ++plane;
     }
   }
 }
