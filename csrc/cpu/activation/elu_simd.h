@@ -1,6 +1,6 @@
 // ELU's SIMD loops (see elu.h), written once over the vocabulary of vec_<isa>.h and included by
-// elu_<isa>.cpp: approx_math.h's expm1 (Cephes' range reduction and polynomial, 1-2 ulp) on
-// min(x, 0), about 20 instructions per vector; the compiler's own vectorisation of the scalar
+// elu_<isa>.cpp: e^x - 1 from approx_math.h's Cephes constants (range reduction and polynomial,
+// 1-2 ulp) on min(x, 0), about 20 instructions per vector; the compiler's own vectorisation of the scalar
 // form needed 55 on AVX2 (NaN-preserving clamps and selects) and ran at half the speed.
 #pragma once
 

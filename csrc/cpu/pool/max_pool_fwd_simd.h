@@ -181,7 +181,7 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   const PoolShape s = p.shape;
   const typename S::IVec lane_columns = S::iota_times(static_cast<int32_t>(s.stride_w));
   const bool split = s.kernel_w <= s.stride_w && s.dilation_w == 1 && s.pad_left == 0;
-  // plane and h advance with item: a 64-bit division per row cost ~20 ns, a third of a 79-bin row's time
+  // plane and h advance with item: a 64-bit division per row cost 9% of (1,3) on 16x3000x79 (2.60 -> 2.37 ms)
   int64_t plane = begin / s.out_h, h = begin % s.out_h;
   for (int64_t item = begin; item < end; ++item) {
     RowJob job{p.x + plane * s.in_h * s.in_w,
