@@ -97,6 +97,7 @@ def make_calls(rng: np.random.Generator) -> tuple[list[Callable[[], object]], li
         lambda: ictus.gru_backward(gyg, None, xg, h0, w_ih, w_hh, reserve_len, reverse=True, lengths=lengths),
         lambda: ictus.elu(xe, 0.7),
         lambda: ictus.elu_backward(ge, ye, 0.7),
+        lambda: ictus.dropout(xe, 0.3, 12345),
     ]
     bad_calls = [  # each raises TypeError or ValueError from the compiled module's checks
         lambda: ictus.conv1d(x1, w2),
@@ -115,6 +116,8 @@ def make_calls(rng: np.random.Generator) -> tuple[list[Callable[[], object]], li
         lambda: ictus.gru_backward(gyg, ghn, xg, h0, w_ih, w_hh, reserve[:1]),
         lambda: ictus.elu(xe.astype(np.float64)),
         lambda: ictus.elu_backward(ge, ye[:1]),
+        lambda: ictus.dropout(xe.astype(np.float64), 0.5, 1),
+        lambda: ictus.dropout(xe, 0.5, 1, out=xe),
         lambda: ictus.set_num_threads(0),
     ]
     calls += [raising(call) for call in bad_calls]

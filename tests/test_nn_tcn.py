@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ictus
 import numpy as np
 import pytest
 
@@ -56,8 +57,11 @@ class TorchTCN(tnn.Module):
 
 def dropout_masks(model: nn.Module) -> list[torch.Tensor | None]:
     """The masks ictus' SpatialDropout1d layers drew in the latest forward (None where p = 0)."""
-    masks = [m._stack[-1][0] for m in model.modules() if isinstance(m, nn.SpatialDropout1d)]  # (keep, scale)
-    return [None if m is None else torch.from_numpy(m[0]).double() * m[1] for m in masks]
+    layers = [m for m in model.modules() if isinstance(m, nn.SpatialDropout1d)]
+    saved = [m._stack[-1][0] for m in layers]  # (seed, mask shape)
+    # the kernel's factors (0 or 1 / (1 - p)) of each mask: what multiplies x
+    return [None if s is None else torch.from_numpy(ictus.dropout(np.ones(s[1], np.float32), m.p, s[0])).double()
+            for m, s in zip(layers, saved, strict=True)]
 
 
 def twin_of(model: nn.Module, twin: tnn.Module) -> tnn.Module:

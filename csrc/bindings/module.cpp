@@ -7,6 +7,7 @@
 
 #include "bindings/activation.h"
 #include "bindings/conv.h"
+#include "bindings/dropout.h"
 #include "bindings/gru.h"
 #include "bindings/pool.h"
 #include "common/check.h"
@@ -49,4 +50,5 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_pool(m);
   bindings::bind_gru(m);
   bindings::bind_activation(m);
+  bindings::bind_dropout(m);
 }

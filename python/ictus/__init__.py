@@ -18,6 +18,7 @@ from .ops import (
     conv2d,
     conv2d_backward,
     conv2d_output_size,
+    dropout,
     elu,
     elu_backward,
     gru,
@@ -41,6 +42,7 @@ __all__ = [
     "cpu_isa",
     "cpu_isas",
     "cuda",
+    "dropout",
     "elu",
     "elu_backward",
     "get_num_threads",
@@ -65,7 +67,7 @@ _CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd",
 _POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
 _GRU_OPS = ("gru_fwd", "gru_bwd")
 _ELU_OPS = ("elu_fwd", "elu_bwd")
-_OPS = _CONV_OPS + _POOL_OPS + _GRU_OPS + _ELU_OPS
+_OPS = _CONV_OPS + _POOL_OPS + _GRU_OPS + _ELU_OPS + ("dropout",)
 
 
 def cpu_isa() -> str:
@@ -84,11 +86,13 @@ def kernel_name(op: str) -> str:
     same for conv2d (conv1d runs as conv2d of height 1, and the SIMD input gradients run the
     forward kernel with transposed weights), "max_pool1d_fwd", "max_pool2d_fwd" and their "_bwd"
     (one scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math
-    is shared by all variants), "elu_fwd" and "elu_bwd"."""
+    is shared by all variants), "elu_fwd", "elu_bwd" and "dropout" (its forward and backward)."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
     if op in _ELU_OPS:
         return _core.elu_kernel_name(op[4:], cpu_isa())
+    if op == "dropout":
+        return _core.dropout_kernel_name(cpu_isa())
     if op in _GRU_OPS:
         return _core.gru_kernel_name(cpu_isa())
     if op in _POOL_OPS:

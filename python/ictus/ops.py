@@ -314,3 +314,31 @@ def elu_backward(grad_y: Any, y: Any, alpha: float = 1.0, *, out: Any = None) ->
                                 _flat_out("elu_backward", out, grad_y.shape), _array.forced_isa(),
                                 _array.stream(grad_y))
     return out if out is not None else grad_x.reshape(grad_y.shape)
+
+
+def dropout(x: Any, p: float, seed: int, *, out: Any = None) -> Any:
+    """Inverted dropout with counter-based random bits: x * keep / (1 - p), each element kept with
+    probability 1 - p (p rounded to a multiple of 2^-32), the same elements for the same seed on
+    the CPU and on a GPU. The bits are a hash of (seed, element index), so nothing is stored: the
+    backward pass is this call on grad_y with the same seed. A dropped NaN or infinity gives NaN,
+    as in torch (it multiplies by 0).
+
+    Args:
+        x: float32 array of any shape (NumPy: the CPU kernel; CuPy: the CUDA kernel).
+        p: probability of dropping an element, in [0, 1).
+        seed: int in [0, 2^64); ``ictus.nn.Dropout`` draws one per forward pass.
+        out: optional array of x's shape to write into (not x itself).
+
+    Returns:
+        y, x's shape.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1), got {p!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 64:
+        raise ValueError(f"dropout: seed must be an int in [0, 2**64), got {seed!r}")
+    x = _array.native("dropout", "x", x)
+    if not hasattr(x, "reshape"):
+        return _core.dropout(x, float(p), int(seed), None, None, 0)  # raises the TypeError that names the types
+    y = _core.dropout(x.reshape(-1), float(p), int(seed), _flat_out("dropout", out, x.shape), _array.forced_isa(),
+                      _array.stream(x))
+    return out if out is not None else y.reshape(x.shape)

@@ -6,39 +6,20 @@ whole channels of (N, C, T) data (one draw per (n, c), mask (N, C, 1)), as Keras
 SpatialDropout1D on channels-first data and torch.nn.Dropout1d: neighbouring frames of a channel
 are strongly correlated, so dropping single frames would barely regularise a temporal network.
 
-The mask is drawn on the CPU from ictus.nn.random.generator() (copied to the GPU
-for CuPy input, so both devices draw the same masks after ictus.nn.manual_seed) and saved for the
-backward pass, which multiplies grad_out by the same mask.
+The mask comes from ictus.dropout's counter-based bits, keyed by a seed drawn per forward pass
+from ictus.nn.random.generator() (so ictus.nn.manual_seed repeats it, on the CPU and on a GPU
+alike): only the seed is saved, and the backward pass recomputes the mask from it.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ..ops import dropout
 from .checks import check_floating
-from .module import Module
+from .module import Module, array_module
 from .random import generator
-
-
-def _keep_mask(shape: tuple[int, ...], p: float) -> tuple[np.ndarray, float]:
-    """A boolean mask of ``shape`` dropping each element with probability p rounded to a multiple
-    of 2^-16 (16 random bits per element, a quarter of a float64 draw: the beat tracker's first
-    dropout took 29 ms with float32 draws, 14 this way), and torch's scale 1 / (1 - p)."""
-    threshold = round(p * 65536)
-    count = math.prod(shape)
-    bits = generator().bit_generator.random_raw(count // 4 + 1).view(np.uint16)[:count]
-    return (bits >= threshold).reshape(shape), 1 / (1 - p)
-
-
-def _masked(x: Any, keep: Any, scale: float) -> Any:
-    """x * keep * scale: two passes over x, or one where the mask broadcasts (SpatialDropout1d)."""
-    if keep.size < x.size:
-        return x * (keep * x.dtype.type(scale))
-    y = x * x.dtype.type(scale)
-    y *= keep
-    return y
 
 
 class Dropout(Module):
@@ -55,19 +36,27 @@ class Dropout(Module):
         return tuple(x.shape)
 
     def forward(self, x: Any) -> Any:
-        xp = check_floating(type(self).__name__, x)
+        check_floating(type(self).__name__, x)
         mask_shape = self._mask_shape(x)
         if not self.training or self.p == 0:
             self._save(None)
             return x
-        keep, scale = _keep_mask(mask_shape, self.p)
-        keep = xp.asarray(keep)
-        self._save((keep, scale))
-        return _masked(x, keep, scale)
+        seed = int(generator().bit_generator.random_raw())
+        self._save((seed, mask_shape))
+        return self._dropped(x, seed, mask_shape)
 
     def backward(self, grad_out: Any) -> Any:
         (mask,) = self._saved()
-        return grad_out if mask is None else _masked(grad_out, *mask)
+        return grad_out if mask is None else self._dropped(grad_out, *mask)
+
+    def _dropped(self, x: Any, seed: int, mask_shape: tuple[int, ...]) -> Any:
+        """x times the mask of ``seed``: one kernel pass over float32 x, else the mask's factors
+        (0 or 1 / (1 - p)) from the kernel, broadcast over x (SpatialDropout1d) in x's dtype."""
+        if mask_shape == tuple(x.shape) and x.dtype == np.float32:
+            return dropout(x, self.p, seed)
+        xp = array_module(x)
+        factors = dropout(xp.ones(mask_shape, np.float32), self.p, seed)
+        return x * factors.astype(x.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
