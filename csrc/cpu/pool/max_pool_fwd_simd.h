@@ -153,6 +153,10 @@ void pool_row_contiguous(const RowJob& job, typename S::IVec lane_columns) {
 // Non-overlapping windows of stride 2 or 3 (kernel width <= stride, no column padding or
 // dilation): the tap j vector is phase j of the block under the output vector; past the row's end
 // the block reads -inf, which also gives ceil mode's partial last window.
+// Software prefetch 8 KiB ahead of the row's reads: on the Emerald Rapids guest the hardware
+// prefetcher alone left (1, 3) on 8x16x3000x79 at 13.9 ms, 8.1-8.6 ms with it (1 KiB ahead:
+// 9.1, 16 KiB: 8.5-10.4, 32 KiB: 10.5).
+constexpr int64_t kPrefetchAhead = 2048;
 template <class S, int Stride, bool kIndices>
 void pool_row_split(const RowJob& job, typename S::IVec lane_columns) {
   constexpr int W = S::kWidth;
@@ -165,6 +169,8 @@ void pool_row_split(const RowJob& job, typename S::IVec lane_columns) {
       const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
       if (r >= job.in_h) break;
       typename S::Vec phase[Stride];
+#pragma GCC unroll 3
+      for (int k = 0; k < Stride * W; k += 16) __builtin_prefetch(job.x + r * job.in_w + w0 * Stride + kPrefetchAhead + k);
       split_block<S, Stride>(job.x + r * job.in_w + w0 * Stride, job.in_w - w0 * Stride, phase);
       const typename S::IVec base = S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + w0 * Stride)), lane_columns);
 #pragma GCC unroll 3
