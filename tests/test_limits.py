@@ -96,6 +96,7 @@ BYTE_OVERFLOW = [
                                                                    F(3, 1), F(1, 1))),
     ("elu", f"x {BYTES}", lambda: ictus.elu(F(2**62))),
     ("elu_backward", f"grad_y {BYTES}", lambda: ictus.elu_backward(F(2**31, 2**31), F(2**31, 2**31))),
+    ("dropout", f"x {BYTES}", lambda: ictus.dropout(F(2**62), 0.5, 1)),
 ]
 
 
@@ -155,11 +156,13 @@ MEMORY_SETUP = {
                      "call = lambda: ictus.gru_backward(y, None, x, None, wih, whh, res)"),
     "elu": "x = f32(2**24)\ncall = lambda: ictus.elu(x)",
     "elu_backward": "gy = f32(2**24); y = f32(2**24)\ncall = lambda: ictus.elu_backward(gy, y)",
+    "dropout": "x = f32(2**24)\ncall = lambda: ictus.dropout(x, 0.5, 7)",
 }
 
 MEMORY_SCRIPT = """
 import resource
 import numpy as np, ictus
+ictus.set_output_cache_limit(0)  # else the first call's freed output would serve the second
 f32 = lambda *shape: np.full(shape, 0.5, np.float32)
 {setup}
 def address_space():

@@ -46,6 +46,7 @@ def make_jobs(rng: np.random.Generator) -> dict[str, Job]:
         "gru_backward": lambda: list(ictus.gru_backward(gyg, None, xg, h0, w_ih, w_hh, reserve)),
         "elu": lambda: [ictus.elu(xe, 0.5)],
         "elu_backward": lambda: [ictus.elu_backward(ge, xe, 0.5)],
+        "dropout": lambda: [ictus.dropout(xe, 0.3, 2**40 + 5)],
     }
 
 
@@ -68,7 +69,7 @@ def test_same_bits_for_any_thread_count(threads: int, restore_num_threads: int, 
 
 
 def test_concurrent_ops_while_thread_count_changes(restore_num_threads: int, rng: np.random.Generator) -> None:
-    """8 threads, each its own mix and order of the 12 ops, until the thread count changed 40 times (about
+    """8 threads, each its own mix and order of the 13 ops, until the thread count changed 40 times (about
     a second here): every result bitwise equal to the single-threaded one, nothing hangs."""
     jobs = make_jobs(rng)
     names = sorted(jobs)

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "common/check.h"
+#include "common/output_cache.h"
 
 namespace ictus::bindings {
 namespace {
@@ -164,6 +165,40 @@ void check_same_device(const ArrayView& first, const Arg& first_arg, const Array
   }
 }
 
+namespace {
+
+// The memory block of an output array from the output cache, given back when NumPy frees the
+// array (and every view of it): its base object is a capsule holding the block.
+struct CachedBlock {
+  void* data;
+  size_t bytes;
+};
+
+// A new C-contiguous NumPy array of `shape` over a cached block, or None for small outputs.
+py::object cached_empty(const std::array<int64_t, 4>& shape, int rank, DType dtype) {
+  int64_t count = 1;
+  for (int i = 0; i < rank; ++i) count *= shape[i];  // byte_count_overflows ruled out overflow
+  const size_t bytes = static_cast<size_t>(count) * element_size(dtype);
+  if (bytes < kOutputCacheMinBytes) return py::none();
+  auto* block = new CachedBlock{nullptr, bytes};
+  try {
+    block->data = output_block_acquire(bytes);
+  } catch (...) {
+    delete block;
+    throw;
+  }
+  py::capsule owner(block, [](void* p) {
+    auto* b = static_cast<CachedBlock*>(p);
+    output_block_release(b->data, b->bytes);
+    delete b;
+  });
+  std::vector<py::ssize_t> dims(shape.begin(), shape.begin() + rank);
+  const py::dtype type = dtype == DType::kInt64 ? py::dtype::of<int64_t>() : py::dtype::of<float>();
+  return py::array(type, dims, {}, block->data, owner);
+}
+
+}  // namespace
+
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
                     const ArrayView& like, std::initializer_list<const ArrayView*> inputs, DType dtype) {
   if (byte_count_overflows(shape, rank, dtype)) {
@@ -185,7 +220,8 @@ ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& 
       fresh = alloc(shape_tuple, dtype_name(dtype));
       device.attr("__exit__")(py::none(), py::none(), py::none());
     } else {
-      fresh = alloc(shape_tuple, dtype_name(dtype));
+      fresh = cached_empty(shape, rank, dtype);
+      if (fresh.is_none()) fresh = alloc(shape_tuple, dtype_name(dtype));
     }
     return any_view(fresh, a, rank, "", false, dtype);
   }

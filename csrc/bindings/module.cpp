@@ -11,6 +11,7 @@
 #include "bindings/gru.h"
 #include "bindings/pool.h"
 #include "common/check.h"
+#include "common/output_cache.h"
 #include "common/thread_pool.h"
 #include "cpu/isa.h"
 #include "cpu/peak/peak.h"
@@ -24,6 +25,7 @@ PYBIND11_MODULE(_core, m) {
   // Invalid ICTUS_CPU_ISA or ICTUS_NUM_THREADS values fail the import with their message.
   cpu::active_isa();
   ThreadPool::instance();
+  output_cache_info();  // reads ICTUS_OUTPUT_CACHE_MB
 
   m.def("cpu_isa", [] { return std::string(cpu::isa_name(cpu::active_isa())); });
   m.def("isa_supported", [](const std::string& name) { return cpu::isa_supported(cpu::parse_isa(name)); });
@@ -33,6 +35,19 @@ PYBIND11_MODULE(_core, m) {
     ThreadPool::instance().set_num_threads(n);
   });
   m.def("get_num_threads", [] { return ThreadPool::instance().num_threads(); });
+  m.def("output_cache_info", [] {
+    const OutputCacheInfo info = output_cache_info();
+    py::dict d;
+    d["cached_bytes"] = info.cached_bytes;
+    d["limit_bytes"] = info.limit_bytes;
+    d["hits"] = info.hits;
+    d["misses"] = info.misses;
+    return d;
+  });
+  m.def("set_output_cache_limit", [](int64_t bytes) {
+    ICTUS_CHECK(bytes >= 0, "set_output_cache_limit: max_bytes must be >= 0");
+    set_output_cache_limit(static_cast<size_t>(bytes));
+  });
   m.def("measure_peak_gflops", [](int threads, double seconds) {
     py::gil_scoped_release release;
     return cpu::measure_peak_gflops(cpu::active_isa(), threads, seconds);
