@@ -13,7 +13,7 @@ import ictus
 import numpy as np
 import pytest
 
-LARGE = 300_000  # floats: 1.2 MB, above the 256 KiB threshold
+LARGE = 300_000  # floats: 1.2 MB, above the 128 KiB threshold
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ def test_a_view_keeps_its_block(cache_limit: int, rng: np.random.Generator) -> N
 
 
 def test_small_outputs_and_a_zero_limit_use_numpy(cache_limit: int, rng: np.random.Generator) -> None:
-    assert not on_cached_block(ictus.elu(rng.standard_normal(1000).astype(np.float32)))
-    assert on_cached_block(ictus.elu(rng.standard_normal(LARGE).astype(np.float32)))
+    assert not on_cached_block(ictus.elu(rng.standard_normal(32 * 1024 - 1).astype(np.float32)))
+    assert on_cached_block(ictus.elu(rng.standard_normal(32 * 1024).astype(np.float32)))  # 128 KiB exactly
     ictus.set_output_cache_limit(0)
     assert ictus.output_cache_info()["cached_bytes"] == 0
     x = rng.standard_normal(LARGE).astype(np.float32)

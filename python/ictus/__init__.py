@@ -120,7 +120,7 @@ def set_output_cache_limit(max_bytes: int) -> None:
     """Caps the memory ictus keeps from freed output arrays for reuse (default 512 MiB, or
     ``ICTUS_OUTPUT_CACHE_MB``); 0 frees it all and turns the cache off.
 
-    The CPU ops allocate outputs of 256 KiB and more from this cache: when NumPy frees such an
+    The CPU ops allocate outputs of 128 KiB and more from this cache: when NumPy frees such an
     array, its memory waits for the next output of the same size instead of going back to the
     system, so repeated calls (a training loop) skip the page faults of fresh memory (about
     2.4 GB/s on first touch, slower than the kernels). Memory above the cap goes back at once.

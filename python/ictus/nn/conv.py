@@ -49,12 +49,14 @@ class _ConvNd(Module):
     def _geometry(self) -> dict[str, Any]:
         return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, x: Any, out: Any = None) -> Any:
+        """y, written into ``out`` when given (a C-contiguous array of y's shape, e.g. a slice of a
+        larger array that the caller would otherwise concatenate into)."""
         check_array(type(self).__name__, "x", x, ("N", self.in_channels, *self._input_axes))
         weight = self.weight.data
         bias = None if self.bias is None else self.bias.data
         try:
-            y = type(self)._forward_op(x, weight, bias, **self._geometry())
+            y = type(self)._forward_op(x, weight, bias, **self._geometry(), out=out)
         except ValueError as err:  # the input is too short for the window: say which layer
             raise ValueError(f"{type(self).__name__}: input {tuple(x.shape)}: {err}") from None
         self._save(x, weight, y.shape)

@@ -69,8 +69,14 @@ class TCNBlock(Module):
 
     def forward(self, x: Any) -> tuple[Any, Any]:
         check_array("TCNBlock", "x", x, ("N", self.in_channels, "T"))
-        branches = [conv(x) for conv in self.dilated]
-        h = branches[0] if len(branches) == 1 else array_module(x).concatenate(branches, axis=1)
+        if len(self.parallel) == 1:
+            h = self.dilated[0](x)
+        elif x.shape[0] == 1:  # each branch's channels are one contiguous run of h: written in place
+            h = array_module(x).empty((1, len(self.parallel) * self.channels, x.shape[2]), x.dtype)
+            for i, conv in enumerate(self.dilated):
+                conv(x, out=h[:, i * self.channels:(i + 1) * self.channels])
+        else:
+            h = array_module(x).concatenate([conv(x) for conv in self.dilated], axis=1)
         skip = self.skip(self.dropout(self.activation(h)))
         out = self.residual(x)
         out += skip
