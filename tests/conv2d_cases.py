@@ -107,6 +107,11 @@ CASES: list[Case] = [
     C("bt_conv1_batch", 3, 1, 16, 3, 3, 7, 81, padding="valid"),
     # the ISMIR 2021 tutorial's 1x10 on 26 bins (17 of 26 positions kept: the compact flat tiles)
     C("tutorial_1x10", 2, 5, 6, 1, 10, 9, 26, padding="valid"),
+    # input gradients scattered from grad_y (kernels wide against the rows, or few input channels):
+    # several row blocks per batch item, taps reaching across block edges, dilation and padding
+    C("scatter_1x10_rows", 2, 4, 5, 1, 10, 41, 26, padding="valid"),
+    C("scatter_3x9_rows", 1, 3, 4, 3, 9, 45, 27, padding=(1, 0)),
+    C("scatter_dilated", 2, 5, 3, 2, 5, 23, 31, padding=(1, 2), dilation=(2, 3)),
     # one input channel
     C("cin1", 2, 1, 5, 3, 3, 11, 24, padding=1),
     C("cin1_cout1", 1, 1, 1, 2, 3, 6, 13, padding="same"),

@@ -89,6 +89,23 @@ struct CorrelateWeightGrad {
   float* grad_weight_t;  // (num_taps, channels, out_padded), every element written
 };
 
+// The input gradient at stride 1 (2-d) as a scatter from grad_y (conv_bwd_data_simd.h): for every
+// tap t, grad_x[n][c][h + row_offsets[t]][w + col_offsets[t]] += sum_o W_t(o, c) grad_y[n][o][h][w]
+// where the target lies inside grad_x.
+struct ScatterInputGrad {
+  const float* grad_y;  // (batch, out_channels, out_h, out_w)
+  int64_t batch, out_channels, out_h, out_w;
+  // Per tap and block of input channels (BalancedBlocks of fwd_channels): [o][channel in block].
+  const float* packed_weight;
+  const int64_t* row_offsets;
+  const int64_t* col_offsets;
+  int64_t num_taps, min_row_offset, max_row_offset;
+  float* grad_x;  // (batch, in_channels, in_h, in_w), every element written
+  int64_t in_channels, in_h, in_w;
+  int64_t rows_per_item;  // grad_x rows per work item (never changes the results)
+  int64_t chunk_rows;     // grad_y rows per register sweep (never changes the results)
+};
+
 // Register tiles of one SIMD variant. Forward: out_channels x (vectors * width) positions of one
 // row; a work item is a run of tiles_per_item such tiles of one batch item. Weight gradient:
 // (vectors * width) out-channels x in-channels of one tap; a work item is one such block.
@@ -144,6 +161,11 @@ using FlatForwardKernel = void (*)(const FlatCorrelation&, int64_t begin, int64_
 void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end);
 void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end);
 void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end);
+// Work items: (batch item, block of rows_per_item grad_x rows).
+using ScatterInputGradKernel = void (*)(const ScatterInputGrad&, int64_t begin, int64_t end);
+void conv_bwd_data_avx2(const ScatterInputGrad& g, int64_t begin, int64_t end);
+void conv_bwd_data_avx512(const ScatterInputGrad& g, int64_t begin, int64_t end);
+void conv_bwd_data_portable(const ScatterInputGrad& g, int64_t begin, int64_t end);
 void conv_bwd_weight_avx2(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 void conv_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
