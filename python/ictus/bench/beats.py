@@ -51,7 +51,9 @@ DIRECTION_TITLES = {
 # ictus' fp32 sums run in other orders than torch's: measured 1e-7 (outputs), 1e-6 (gradients).
 TOLERANCES = {"fwd": 1e-4, "train step": 1e-4, "patch fwd": 1e-5}
 _FWD_KERNELS = ("conv2d_fwd", "max_pool2d_fwd", "conv1d_fwd", "elu_fwd")
-_BWD_KERNELS = ("conv2d_bwd_data", "conv2d_bwd_weight", "max_pool2d_bwd", "conv1d_bwd_data", "conv1d_bwd_weight", "elu_bwd")
+# the 1x10 layer's input gradient is the scatter kernel's (conv2d_bwd_data_scatter), the 3x3 one's not
+_BWD_KERNELS = ("conv2d_bwd_data", "conv2d_bwd_data_scatter", "conv2d_bwd_weight", "max_pool2d_bwd", "conv1d_bwd_data",
+                "conv1d_bwd_weight", "elu_bwd", "dropout")
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # beat (N, 1, T), downbeat (N, 1, T), tempo (N, 300) targets
 

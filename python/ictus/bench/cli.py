@@ -93,9 +93,10 @@ TITLES = {
     **{(beats.OP, d): f"beat-tracking TCN (BeatTCN), {beats.DIRECTION_TITLES[d]}" for d in beats.DIRECTIONS},
 }
 # The kernels named in the header, per op module that a run uses.
-_KERNEL_OPS = {"conv1d": KERNEL_OPS, "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"),
+_KERNEL_OPS = {"conv1d": KERNEL_OPS,
+               "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_data_scatter", "conv2d_bwd_weight"),
                "pool": ("max_pool2d_fwd", "max_pool2d_bwd", "max_pool1d_fwd", "max_pool1d_bwd"),
-               "gru": ("gru_fwd", "gru_bwd")}
+               "gru": ("gru_fwd", "gru_bwd"), "elementwise": ("elu_fwd", "elu_bwd", "dropout")}
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def _kernel_ops(groups: tuple[str, ...]) -> tuple[str, ...]:
     modules = ((["conv1d"] if {"a", "b", "c", "h"} & set(groups) else [])
                + (["conv2d"] if {"d", "e", "h"} & set(groups) else [])
                + (["pool"] if {"d", "f", "h"} & set(groups) else [])
-               + (["gru"] if "g" in groups else []))
+               + (["gru"] if "g" in groups else [])
+               + (["elementwise"] if "h" in groups else []))
     return tuple(op for m in modules for op in _KERNEL_OPS[m])
 
 
