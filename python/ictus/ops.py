@@ -258,11 +258,20 @@ def gru_backward(grad_y: Any, grad_h_n: Any, x: Any, h0: Any, weight_ih: Any, we
 
 
 
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def elu_alpha_supported(alpha: Any) -> bool:
+    """Whether the ELU kernels take ``alpha``: a finite real >= 0 (the backward reads the output's sign)."""
+    return _is_real(alpha) and 0 <= alpha < float("inf")
+
+
 def elu_alpha(op: str, alpha: Any) -> float:
-    """ELU's alpha as a float, refused unless a finite real >= 0 (the backward reads the output's sign)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+    """ELU's alpha as a float, refused unless :func:`elu_alpha_supported`."""
+    if not _is_real(alpha):
         raise TypeError(f"{op}: alpha must be a real number >= 0, got {type(alpha).__name__} {alpha!r}")
-    if not 0 <= alpha < float("inf"):
+    if not elu_alpha_supported(alpha):
         raise ValueError(f"{op}: alpha must be a finite number >= 0 (the gradient is computed from the output, "
                          f"whose sign must be the input's), got {alpha!r}")
     return float(alpha)

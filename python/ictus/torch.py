@@ -299,8 +299,8 @@ class ELU(nn.ELU):
     inplace=True needs a contiguous x)."""
 
     def ictus_supported(self, x: torch.Tensor) -> bool:
-        return (0 <= self.alpha < float("inf") and x.numel() > 0 and x.dim() > 0 and _float32_on_usable_device(x)
-                and (x.is_contiguous() or not self.inplace))
+        return (ictus.ops.elu_alpha_supported(self.alpha) and x.numel() > 0 and x.dim() > 0
+                and _float32_on_usable_device(x) and (x.is_contiguous() or not self.inplace))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.ictus_supported(x):

@@ -269,12 +269,15 @@ class Sequential(Module):
         return order
 
     def forward(self, x: Any) -> Any:
-        for m in self._run_order():
+        order = self._run_order()
+        self._save(order)  # backward runs the same order in reverse
+        for m in order:
             x = m(x)
         return x
 
     def backward(self, grad_out: Any) -> Any:
-        for m in reversed(self._run_order()):
+        (order,) = self._saved()
+        for m in reversed(order):
             if grad_out is None:
                 raise RuntimeError(f"Sequential: the layer after {type(m).__name__} returned no input gradient "
                                    "(input_grad=False); only a network's first layer may skip it")
