@@ -1,8 +1,8 @@
 // The input gradient at stride 1 (2-d), scattered from grad_y (ScatterInputGrad in conv.h), written
 // once against the SIMD vocabulary S and instantiated by conv_bwd_data_<isa>.cpp.
 //
-// The forward kernel run on a zero-padded grad_y with transposed weights (the strided path) spends
-// most of its FMAs on the padding where the kernel is wide against the rows: for the front end's
+// The forward kernel run on a zero-padded grad_y with transposed weights (what other shapes run)
+// spends many of its FMAs on the padding where the kernel is wide against the rows: for the front end's
 // 20->20 1x10 on 26 bins only 170 of 260 taps per row meet real values, and the 26 outputs of a
 // padded row of 35 fill vectors only through blends (18% of peak at N=8, T=1000). Here lanes run
 // over grad_y's own positions, every one real: for each tap t and block of M input channels,
@@ -11,7 +11,7 @@
 // fall into one or more row segments of grad_x, each a contiguous run (a masked load, add and
 // store where it is partial or leaves grad_x's columns). No buffer in between: one written
 // before (a per-row shifted add from a stored tile) read the stores back at other offsets, which
-// the store buffer cannot forward (1.3x slower than this). A work item owns rows [r0, r1) of grad_x
+// the store buffer cannot forward (about 1.6x slower than this). A work item owns rows [r0, r1) of grad_x
 // of one batch item: it zeroes them and computes, per tap, only the grad_y rows that land there,
 // so items never write the same element and no FMA is repeated. Every element sums its taps in
 // order, each tap's output channels in order: the same bits for any thread count.
