@@ -240,6 +240,25 @@ def conv_rounding_allowances(w_shape: tuple[int, ...], y_shape: tuple[int, ...],
             [fp32_rounding_allowance(a, t) for a, t in zip(grads_abs, (c_out * taps, positions, positions), strict=True)])
 
 
+def assert_elementwise(got: np.ndarray, ref: np.ndarray, what: str, rtol: float, atol: float = 0.0) -> None:
+    """Asserts |got - ref| <= atol + rtol |ref| element by element (an element-wise op has no sums
+    to excuse norm-wise slack), NaN where ref is NaN and ref's infinities exactly; names the first
+    element off."""
+    with np.errstate(invalid="ignore"):  # inf - inf: judged by the equality below
+        ok = np.abs(got.astype(np.float64) - ref) <= rtol * np.abs(ref) + atol
+    ok |= np.isnan(got) & np.isnan(ref)
+    ok |= np.isinf(ref) & (got == ref)
+    if not ok.all():
+        i = tuple(int(k) for k in np.argwhere(~ok)[0])
+        raise AssertionError(f"{what}: first mismatch at {i}: got {got[i]!r}, ref {ref[i]!r} "
+                             f"({int((~ok).sum())} of {ok.size} off)")
+
+
+def poisoned(shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 out= array of NaN: any element a kernel forgets to write fails the comparison."""
+    return np.full(shape, np.nan, np.float32)
+
+
 def assert_close(got: Any, ref: Any, rtol: float = 1e-5, what: str = "result", allowance: float = 0.0) -> None:
     """Asserts ||got - ref|| <= rtol ||ref|| + allowance (Frobenius norms, in float64; allowance:
     see fp32_rounding_allowance).

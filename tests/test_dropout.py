@@ -9,6 +9,7 @@ from collections.abc import Callable
 import ictus
 import numpy as np
 import pytest
+from reference import assert_elementwise, poisoned
 
 SIZES = [1, 7, 15, 16, 17, 31, 64, 127, 16 * 1024 - 1, 16 * 1024 + 1, 3 * 16 * 1024 + 5]
 PROBABILITIES = [0.0, 0.15, 0.5, 0.9, 1 - 2 ** -30]
@@ -43,18 +44,7 @@ def dropout_reference(x: np.ndarray, p: float, seed: int) -> np.ndarray:
 
 def assert_matches(got: np.ndarray, ref: np.ndarray, what: str) -> None:
     # x * float32(1 / (1 - p)): one rounding of the scale and one of the product
-    with np.errstate(invalid="ignore"):
-        ok = np.abs(got.astype(np.float64) - ref) <= 2.5e-7 * np.abs(ref)
-    ok |= np.isnan(got) & np.isnan(ref)
-    ok |= np.isinf(ref) & (got == ref)
-    if not ok.all():
-        i = tuple(int(k) for k in np.argwhere(~ok)[0])
-        raise AssertionError(f"{what}: first mismatch at {i}: got {got[i]!r}, ref {ref[i]!r} "
-                             f"({int((~ok).sum())} of {ok.size} off)")
-
-
-def poisoned(shape: tuple[int, ...]) -> np.ndarray:
-    return np.full(shape, np.nan, np.float32)
+    assert_elementwise(got, ref, what, rtol=2.5e-7)
 
 
 @pytest.mark.parametrize("n", SIZES)

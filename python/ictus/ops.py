@@ -341,7 +341,7 @@ def dropout(x: Any, p: float, seed: int, *, out: Any = None) -> Any:
     Returns:
         y, x's shape.
     """
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p < 1:
+    if not _is_real(p) or not 0 <= p < 1:
         raise ValueError(f"dropout: p must be a probability in [0, 1), got {p!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 64:
         raise ValueError(f"dropout: seed must be an int in [0, 2**64), got {seed!r}")

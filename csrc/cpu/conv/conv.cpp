@@ -334,17 +334,11 @@ void scatter_backward_data(const SimdKernels& k, const ConvShape& s, const float
       col_offsets.push_back(j * s.dilation_w - s.pad_left);
     }
   }
+  // W(c, o, tap) = weight[o][c][tap], packed per block of input channels as the flat feed's
+  std::vector<int64_t> weight_offsets(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) weight_offsets[t] = t;
   float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(taps * s.in_channels * s.out_channels));
-  const BalancedBlocks blocks(s.in_channels, k.tiling.fwd_channels);
-  for (int64_t t = 0; t < taps; ++t) {
-    for (int64_t b = 0; b < blocks.count; ++b) {
-      const int64_t c0 = blocks.begin(b), m = blocks.size(b);
-      float* dst = packed + (t * s.in_channels + c0) * s.out_channels;
-      for (int64_t o = 0; o < s.out_channels; ++o) {
-        for (int64_t mm = 0; mm < m; ++mm) dst[o * m + mm] = weight[(o * s.in_channels + c0 + mm) * taps + t];
-      }
-    }
-  }
+  pack_weights(k, weight, taps, s.in_channels * taps, s.in_channels, s.out_channels, weight_offsets, packed);
   ScatterInputGrad g{};
   g.grad_y = grad_y;
   g.batch = s.batch;

@@ -95,7 +95,7 @@ struct CorrelateWeightGrad {
 struct ScatterInputGrad {
   const float* grad_y;  // (batch, out_channels, out_h, out_w)
   int64_t batch, out_channels, out_h, out_w;
-  // Per tap and block of input channels (BalancedBlocks of fwd_channels): [o][channel in block].
+  // Per block of input channels (BalancedBlocks of fwd_channels): [tap][o][channel in block].
   const float* packed_weight;
   const int64_t* row_offsets;
   const int64_t* col_offsets;

@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "cpu/conv/conv.h"
+#include "cpu/conv/conv_fwd_simd.h"  // init_with_bias, lane_mask, rank1_update
 
 namespace ictus::cpu {
 namespace {
@@ -67,17 +68,10 @@ void scatter_products(const ScatterInputGrad& g, const float* gy_n, const float*
   const int64_t plane = g.out_h * g.out_w;
   for (int64_t q = 0; q < count; q += V * W) {
     Vec acc[M][V];
-#pragma GCC unroll 8
-    for (int m = 0; m < M; ++m) {
-#pragma GCC unroll 8
-      for (int v = 0; v < V; ++v) acc[m][v] = S::zero();
-    }
+    init_with_bias<S, M, V>(acc, nullptr, 0);
     const int64_t left = count - q;  // lanes past `left` read nothing (they may lie past the plane)
     typename S::Mask mask[V];
-    for (int v = 0; v < V; ++v) {
-      const int64_t l = left - v * W;
-      mask[v] = S::range_mask(0, static_cast<int>(l < 0 ? 0 : (l > W ? W : l)));
-    }
+    for (int v = 0; v < V; ++v) mask[v] = lane_mask<S>(0, left, v);
     const bool whole = left >= V * W;
     const float* src = gy_n + p0 + q;
     const float* wo = w;
@@ -85,12 +79,7 @@ void scatter_products(const ScatterInputGrad& g, const float* gy_n, const float*
       Vec x[V];
 #pragma GCC unroll 8
       for (int v = 0; v < V; ++v) x[v] = whole ? S::load(src + v * W) : S::load_masked(src + v * W, mask[v]);
-#pragma GCC unroll 8
-      for (int m = 0; m < M; ++m) {
-        const Vec wb = S::broadcast(wo[m]);
-#pragma GCC unroll 8
-        for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, x[v], acc[m][v]);
-      }
+      rank1_update<S, M, V>(acc, x, wo);
     }
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) {
@@ -144,7 +133,7 @@ void conv_bwd_data_simd(const ScatterInputGrad& g, int64_t begin, int64_t end) {
         if (ha >= hb || wa >= wb) continue;
         for (int64_t b = 0; b < blocks.count; ++b) {
           const int64_t c0 = blocks.begin(b), m = blocks.size(b);
-          const float* w = g.packed_weight + (t * g.in_channels + c0) * g.out_channels;
+          const float* w = g.packed_weight + (c0 * g.num_taps + t * m) * g.out_channels;
           table.products[m - 1](g, gy_n, w, ha * g.out_w, (hb - ha) * g.out_w, gx_n + c0 * in_plane, dr, dc);
         }
       }

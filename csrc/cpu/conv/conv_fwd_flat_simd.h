@@ -25,7 +25,7 @@
 #include <cstdint>
 
 #include "cpu/conv/conv.h"
-#include "cpu/conv/conv_fwd_simd.h"  // init_with_bias, lane_mask
+#include "cpu/conv/conv_fwd_simd.h"  // init_with_bias, lane_mask, rank1_update
 
 namespace ictus::cpu {
 namespace {
@@ -70,12 +70,7 @@ void flat_block(const FlatCorrelation& p, const float* src_n, int64_t g0, const 
         if constexpr (Bounded) xv[v] = S::load_masked(row + c * p.channel_stride + v * W, mask[v]);
         else xv[v] = S::load(row + c * p.channel_stride + v * W);
       }
-#pragma GCC unroll 8
-      for (int m = 0; m < M; ++m) {
-        const Vec wb = S::broadcast(w[m]);
-#pragma GCC unroll 8
-        for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
-      }
+      rank1_update<S, M, V>(acc, xv, w);
     }
   }
 #pragma GCC unroll 8
@@ -132,12 +127,7 @@ inline void compact_accumulate(const FlatCorrelation& p, const float* src_n, con
           xv[v] = S::blend(S::load(r + base[v]), S::load(r + base[v] + skip), second[v]);
         }
       }
-#pragma GCC unroll 8
-      for (int m = 0; m < M; ++m) {
-        const Vec wb = S::broadcast(w[m]);
-#pragma GCC unroll 8
-        for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
-      }
+      rank1_update<S, M, V>(acc, xv, w);
     }
   }
 }

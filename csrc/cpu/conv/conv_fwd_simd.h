@@ -38,6 +38,17 @@ inline void init_with_bias(typename S::Vec (&acc)[M][V], const float* bias, int6
   }
 }
 
+// acc[m][v] += w[m] * x[v]: the packed micro-kernels' rank-1 update (M broadcasts, M * V FMAs).
+template <class S, int M, int V>
+inline void rank1_update(typename S::Vec (&acc)[M][V], const typename S::Vec (&x)[V], const float* w) {
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m) {
+    const typename S::Vec wb = S::broadcast(w[m]);
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, x[v], acc[m][v]);
+  }
+}
+
 // Stores the first nt positions of acc into rows out + m * row_stride.
 template <class S, int M, int V>
 inline void store_positions(const typename S::Vec (&acc)[M][V], float* out, int64_t row_stride, int64_t nt) {
@@ -146,12 +157,7 @@ void fwd_block_packed(const CorrelateForward& p, const float* tile_in, int64_t q
     Vec xv[V];
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) xv[v] = S::load(tile_in + q * q_stride + v * W);
-#pragma GCC unroll 8
-    for (int m = 0; m < M; ++m) {
-      const Vec wb = S::broadcast(w[q * M + m]);
-#pragma GCC unroll 8
-      for (int v = 0; v < V; ++v) acc[m][v] = S::fma(wb, xv[v], acc[m][v]);
-    }
+    rank1_update<S, M, V>(acc, xv, w + q * M);
   }
   store_positions<S, M, V>(acc, out, p.out_channel_stride, nt);
 }
