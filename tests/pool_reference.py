@@ -375,6 +375,16 @@ FIELD_CASES: list[PoolCase] = [
     _c2("keycnn_2x2_25x26_ceil", (1, 8, 25, 26), 2, ceil=True),
 ]
 
+# Windows that do not overlap, wide enough for the backward gather's vectors: gaps between windows
+# on both axes and after the last ones, windows of one column, ceil mode's overhang on both axes.
+GATHER_CASES: list[PoolCase] = [
+    _c2("gather_k2_s3_gaps", (1, 2, 11, 3 * 17 + 2), 2, 3),
+    _c2("gather_k2x3_s3x3_ceil", (2, 2, 10, 3 * 33 + 1), (2, 3), 3, ceil=True),
+    _c2("gather_rows_k2x1_s2x1", (1, 3, 9, 33), (2, 1), (2, 1)),
+    _c2("gather_rows_k3x1_s4x1_ceil", (1, 2, 11, 20), (3, 1), (4, 1), ceil=True),
+    _c2("gather_k1x2_s1x3", (1, 2, 3, 3 * 40 + 2), (1, 2), (1, 3)),
+]
+
 POOL1D_CASES: list[PoolCase] = [
     _c1("1d_k2_T30000", (1, 2, 30000), 2),
     _c1("1d_k2_T2999", (2, 3, 2999), 2),
@@ -396,7 +406,7 @@ POOL1D_CASES: list[PoolCase] = [
 ] + [c for t in WIDTHS for c in (_c1(f"1d_T{t}_k2", (1, 3, t), 2), _c1(f"1d_T{2 * t - 1}_k2_ceil", (1, 3, 2 * t - 1), 2, ceil=True),
                                 _c1(f"1d_T{t}_k3_s1_p1", (1, 3, t), 3, 1, 1))]
 
-ALL_POOL_CASES: list[PoolCase] = GEOMETRY_CASES + WIDTH_CASES + FIELD_CASES + POOL1D_CASES
+ALL_POOL_CASES: list[PoolCase] = GEOMETRY_CASES + WIDTH_CASES + FIELD_CASES + GATHER_CASES + POOL1D_CASES
 assert len({c.name for c in ALL_POOL_CASES}) == len(ALL_POOL_CASES), "case names must be unique"
 
 

@@ -398,6 +398,54 @@ def test_backward_arbitrary_indices(rng: np.random.Generator) -> None:
                       "grad_x (1d)")
 
 
+GATHERED = [pool_case(n) for n in ("beat_1x3_over_81", "beat_1x3_over_79_ceil", "keycnn_2x2_25x26_ceil", "k2_s3_ceil",
+                                   "gather_k2x3_s3x3_ceil", "gather_rows_k3x1_s4x1_ceil", "gather_k1x2_s1x3",
+                                   "out17_split2_ceil", "1d_k2_T2999_ceil")]
+
+
+def moved_indices(case: PoolCase, idx: np.ndarray, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Forward indices with some moved out of their windows but kept in their planes: to the next
+    position in the plane (a neighbouring window, a gap or the next row: the position past a row's
+    end that ceil mode's overhanging window would read), to the first and to the last position."""
+    plane = int(np.prod(case.x_shape[2:]))
+    variants = []
+    for name, move in (("next position", lambda v: (v + case.geometry[1][1]) % plane),
+                       ("first position", lambda v: np.zeros_like(v)), ("last position", lambda v: np.full_like(v, plane - 1))):
+        moved = idx.copy()
+        flat = moved.reshape(-1)
+        picks = rng.choice(flat.size, size=max(1, flat.size // 50), replace=False)
+        flat[picks] = move(flat[picks])
+        variants.append((name, moved))
+    overhang = idx.copy()  # every index of the last window column moved one past it
+    overhang[..., -1] += case.geometry[1][1]
+    overhang[overhang >= plane] = plane - 1
+    variants.append(("past the last windows", overhang))
+    return variants
+
+
+@pytest.mark.parametrize("case", params(GATHERED))
+def test_backward_indices_outside_their_windows(case: PoolCase, isa: str, rng: np.random.Generator,
+                                                randn: Callable[..., np.ndarray]) -> None:
+    """With the window arguments, windows that do not overlap gather grad_x window by window; an
+    index outside its window (not what a forward pass returns, but inside the plane) must still
+    get the scatter's sum, and one outside the plane (negative, or wrapping to a window position
+    in 32 bits) the error."""
+    x = randn(*case.x_shape)
+    gy = randn(*case.y_shape)
+    _, idx = pool_fn(case)(x, **case.kwargs, return_indices=True)
+    bwd = backward_fn(case)
+    for name, moved in moved_indices(case, idx, rng):
+        gx = bwd(gy, moved, case.x_shape, **case.window_kwargs, out=poisoned(case.x_shape))
+        assert_bits_equal(gx, pr.max_pool_backward(gy, moved, case.x_shape), f"grad_x [{isa}, {name}]")
+    op = "max_pool1d_backward" if case.rank == 3 else "max_pool2d_backward"
+    for name, offset in (("2^32 added", 2**32), ("2^63 - 2^32 added", 2**63 - 2**32), ("negative", None)):
+        bad = idx.copy()
+        flat = bad.reshape(-1)
+        flat[flat.size // 2] = -1 if offset is None else flat[flat.size // 2] + offset
+        with pytest.raises(ValueError, match=rf"^{op}: indices holds positions outside the input planes"):
+            bwd(gy, bad, case.x_shape, **case.window_kwargs)
+
+
 @pytest.mark.parametrize("case", params([pool_case(n) for n in ("k2_s2_odd_ceil", "w17_split2_ceil", "k3_s2_ceil",
                                                                "1d_k2_T17_ceil", "ceil_drop_k2_s2_p1")]))
 def test_backward_window_args_of_ceil_mode(case: PoolCase, randn: Callable[..., np.ndarray]) -> None:
@@ -564,8 +612,8 @@ def test_torch_tensors_are_not_copied() -> None:
 def test_kernel_names(isa: str) -> None:
     assert ictus.kernel_name("max_pool2d_fwd") == f"max_pool_fwd_{isa}"
     assert ictus.kernel_name("max_pool1d_fwd") == f"max_pool_fwd_{isa}"
-    assert ictus.kernel_name("max_pool2d_bwd") == "max_pool_bwd_scatter"
-    assert ictus.kernel_name("max_pool1d_bwd") == "max_pool_bwd_scatter"
+    assert ictus.kernel_name("max_pool2d_bwd") == f"max_pool_bwd_{isa}"
+    assert ictus.kernel_name("max_pool1d_bwd") == f"max_pool_bwd_{isa}"
 
 
 # ----------------------------------------------------------------- random shapes (hypothesis)
@@ -625,5 +673,9 @@ def test_random_geometries_every_isa(case: PoolCase, kind: str, seed: int, windo
         assert_bits_equal(idx, ri, f"indices [{name}] for {case}")
         assert_bits_equal(y_only, ry, f"y without indices [{name}] for {case}")
     gy = rng.standard_normal(case.y_shape).astype(np.float32)
-    gx = backward_fn(case)(gy, ri, case.x_shape, **(case.window_kwargs if window else {}), out=poisoned(case.x_shape))
-    assert_bits_equal(gx, pr.max_pool_backward(gy, ri, case.x_shape), f"grad_x for {case}")
+    want = pr.max_pool_backward(gy, ri, case.x_shape)
+    for name in ictus.cpu_isas():
+        with ictus.use_cpu_isa(name):
+            gx = backward_fn(case)(gy, ri, case.x_shape, **(case.window_kwargs if window else {}),
+                                   out=poisoned(case.x_shape))
+        assert_bits_equal(gx, want, f"grad_x [{name}] for {case}")

@@ -143,7 +143,7 @@ py::object forward(const char* op, int rank, py::handle x, py::handle kernel_siz
 
 py::object backward(const char* op, int rank, py::handle grad_y, py::handle indices, py::handle input_shape,
                     py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation, py::handle out,
-                    uintptr_t stream) {
+                    const std::optional<std::string>& isa, uintptr_t stream) {
   const char* layout = rank == 3 ? "(N, C, T_out)" : "(N, C, H_out, W_out)";
   const ArrayView g = array_in(grad_y, {op, "grad_y"}, rank, layout);
   const ArrayView idx = array_in(indices, {op, "indices"}, rank, layout, DType::kInt64);
@@ -221,8 +221,9 @@ py::object backward(const char* op, int rank, py::handle grad_y, py::handle indi
     valid = cuda::max_pool_backward(shape, g.data, idx.index_data(), gx.data, g.device, stream);
 #endif
   } else {
+    const cpu::Isa chosen = resolve_isa(isa);
     py::gil_scoped_release release;
-    valid = cpu::max_pool_backward(shape, g.data, idx.index_data(), gx.data);
+    valid = cpu::max_pool_backward(chosen, shape, !kernel_size.is_none(), g.data, idx.index_data(), gx.data);
   }
   if (!valid) {
     raise_value({op, "indices"}, "holds positions outside the input planes; pass the indices that the forward "
@@ -245,13 +246,15 @@ void bind_pool(py::module_& m) {
     });
     m.def(bwd_name, [bwd_name, rank](py::handle grad_y, py::handle indices, py::handle input_shape,
                                      py::handle kernel_size, py::handle stride, py::handle padding,
-                                     py::handle dilation, py::handle out, uintptr_t stream) {
-      return backward(bwd_name, rank, grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
+                                     py::handle dilation, py::handle out, const std::optional<std::string>& isa,
+                                     uintptr_t stream) {
+      return backward(bwd_name, rank, grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out, isa,
                       stream);
     });
   }
-  m.def("max_pool_kernel_name",
-        [](const std::optional<std::string>& isa) { return std::string(cpu::max_pool_kernel_name(resolve_isa(isa))); });
+  m.def("max_pool_kernel_name", [](const std::optional<std::string>& isa, bool forward) {
+    return std::string(cpu::max_pool_kernel_name(resolve_isa(isa), forward));
+  });
 }
 
 }  // namespace ictus::bindings

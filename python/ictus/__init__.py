@@ -90,7 +90,8 @@ def kernel_name(op: str) -> str:
     kernel instead for stride-1 2-d convolutions whose grad_y rows hold a whole vector and whose
     kernel is wide against the rows, such as 1x10 on 26 bins, or that have fewer than 4 input
     channels), "max_pool1d_fwd", "max_pool2d_fwd" and their "_bwd"
-    (one scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math
+    (the gather for windows that do not overlap, given the window arguments; otherwise one
+    scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math
     is shared by all variants), "elu_fwd", "elu_bwd" and "dropout" (its forward and backward)."""
     if op not in _OPS:
         raise ValueError(f"kernel_name: unknown op {op!r}; use one of {', '.join(_OPS)}")
@@ -101,7 +102,7 @@ def kernel_name(op: str) -> str:
     if op in _GRU_OPS:
         return _core.gru_kernel_name(cpu_isa())
     if op in _POOL_OPS:
-        return _core.max_pool_kernel_name(cpu_isa()) if op.endswith("_fwd") else "max_pool_bwd_scatter"
+        return _core.max_pool_kernel_name(cpu_isa(), op.endswith("_fwd"))
     return _core.conv_kernel_name(op.split("_", 1)[1], cpu_isa())
 
 

@@ -179,7 +179,7 @@ def max_pool2d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, 
     grad_y = _array.native("max_pool2d_backward", "grad_y", grad_y)
     indices = _array.native("max_pool2d_backward", "indices", indices)
     return _core.max_pool2d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
-                                     _array.stream(grad_y))
+                                     _array.forced_isa(), _array.stream(grad_y))
 
 
 def max_pool1d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, int], *,
@@ -189,7 +189,7 @@ def max_pool1d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, 
     grad_y = _array.native("max_pool1d_backward", "grad_y", grad_y)
     indices = _array.native("max_pool1d_backward", "indices", indices)
     return _core.max_pool1d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
-                                     _array.stream(grad_y))
+                                     _array.forced_isa(), _array.stream(grad_y))
 
 
 def _lengths(op: str, lengths: Any) -> Any:

@@ -95,6 +95,41 @@ struct Avx2 {
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), idx);
     for (int i = 0; i < n; ++i) p[i] = lanes[i];
   }
+  // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
+  // Inverse of split_phases: value 2l + q (3l + q) of the block v is p[q][l].
+  static inline void merge_phases(const Vec (&p)[2], Vec (&v)[2]) {
+    const Vec lo = _mm256_unpacklo_ps(p[0], p[1]), hi = _mm256_unpackhi_ps(p[0], p[1]);
+    v[0] = _mm256_permute2f128_ps(lo, hi, 0x20);
+    v[1] = _mm256_permute2f128_ps(lo, hi, 0x31);
+  }
+  static inline void merge_phases(const Vec (&p)[3], Vec (&v)[3]) {
+    // split_phases backwards: each phase permuted to the lanes its values take (the permutes'
+    // inverses), then the same blends.
+    const Vec u0 = _mm256_permutevar8x32_ps(p[0], _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+    const Vec u1 = _mm256_permutevar8x32_ps(p[1], _mm256_setr_epi32(5, 0, 3, 6, 1, 4, 7, 2));
+    const Vec u2 = _mm256_permutevar8x32_ps(p[2], _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+    v[0] = _mm256_blend_ps(_mm256_blend_ps(u0, u1, 0x92), u2, 0x24);
+    v[1] = _mm256_blend_ps(_mm256_blend_ps(u0, u1, 0x24), u2, 0x49);
+    v[2] = _mm256_blend_ps(_mm256_blend_ps(u0, u1, 0x49), u2, 0x92);
+  }
+  // kWidth int64 indices as int32 lanes; values outside [0, 2^31) read -1 (never a position in a
+  // plane the SIMD kernels take).
+  static inline IVec load_index_lanes(const int64_t* p) {
+    const __m256i int32_max = _mm256_set1_epi64x(INT32_MAX), zero = _mm256_setzero_si256();
+    __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4));
+    a = _mm256_or_si256(a, _mm256_or_si256(_mm256_cmpgt_epi64(a, int32_max), _mm256_cmpgt_epi64(zero, a)));
+    b = _mm256_or_si256(b, _mm256_or_si256(_mm256_cmpgt_epi64(b, int32_max), _mm256_cmpgt_epi64(zero, b)));
+    // The low halves of a's and b's lanes, in order.
+    const __m256 low = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0x88);
+    return _mm256_castpd_si256(_mm256_permute4x64_pd(_mm256_castps_pd(low), 0xD8));
+  }
+  // All-ones lanes where a == b, else 0.
+  static inline IVec iequal(IVec a, IVec b) { return _mm256_cmpeq_epi32(a, b); }
+  static inline IVec ior(IVec a, IVec b) { return _mm256_or_si256(a, b); }
+  // v in the all-ones lanes of m, +0.0 elsewhere.
+  static inline Vec select_bits(IVec m, Vec v) { return _mm256_and_ps(_mm256_castsi256_ps(m), v); }
+  static inline bool all_lanes_set(IVec m) { return _mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF; }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

@@ -93,6 +93,42 @@ struct Avx512 {
     _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n_lo) - 1u), lo);
     _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>((1u << n_hi) - 1u), hi);
   }
+  // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
+  // Inverse of split_phases: value 2l + q (3l + q) of the block v is p[q][l].
+  static inline void merge_phases(const Vec (&p)[2], Vec (&v)[2]) {
+    v[0] = _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), p[1]);
+    v[1] = _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), p[1]);
+  }
+  static inline void merge_phases(const Vec (&p)[3], Vec (&v)[3]) {
+    // Phases 0 and 1 through a two-source permute (index 16 + l: p[1]'s lane l), then phase 2's
+    // lanes (every third value) through a masked one-source permute.
+    v[0] = _mm512_mask_permutexvar_ps(
+        _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(0, 16, 0, 1, 17, 0, 2, 18, 0, 3, 19, 0, 4, 20, 0, 5), p[1]),
+        0x4924, _mm512_setr_epi32(0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0), p[2]);
+    v[1] = _mm512_mask_permutexvar_ps(
+        _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(21, 0, 6, 22, 0, 7, 23, 0, 8, 24, 0, 9, 25, 0, 10, 26), p[1]),
+        0x2492, _mm512_setr_epi32(0, 5, 0, 0, 6, 0, 0, 7, 0, 0, 8, 0, 0, 9, 0, 0), p[2]);
+    v[2] = _mm512_mask_permutexvar_ps(
+        _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0), p[1]),
+        0x9249, _mm512_setr_epi32(10, 0, 0, 11, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15), p[2]);
+  }
+  // kWidth int64 indices as int32 lanes; values outside [0, 2^31) read -1 (never a position in a
+  // plane the SIMD kernels take).
+  static inline IVec load_index_lanes(const int64_t* p) {
+    const __m512i minus_one = _mm512_set1_epi64(-1), int32_max = _mm512_set1_epi64(INT32_MAX);
+    __m512i lo = _mm512_loadu_si512(p), hi = _mm512_loadu_si512(p + 8);
+    lo = _mm512_mask_mov_epi64(lo, _mm512_cmpgt_epu64_mask(lo, int32_max), minus_one);  // unsigned: negatives too
+    hi = _mm512_mask_mov_epi64(hi, _mm512_cmpgt_epu64_mask(hi, int32_max), minus_one);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+  }
+  // All-ones lanes where a == b, else 0.
+  static inline IVec iequal(IVec a, IVec b) {
+    return _mm512_maskz_mov_epi32(_mm512_cmpeq_epi32_mask(a, b), _mm512_set1_epi32(-1));
+  }
+  static inline IVec ior(IVec a, IVec b) { return _mm512_or_si512(a, b); }
+  // v in the all-ones lanes of m, +0.0 elsewhere.
+  static inline Vec select_bits(IVec m, Vec v) { return _mm512_castsi512_ps(_mm512_and_si512(m, _mm512_castps_si512(v))); }
+  static inline bool all_lanes_set(IVec m) { return _mm512_cmpeq_epi32_mask(m, _mm512_set1_epi32(-1)) == 0xFFFF; }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

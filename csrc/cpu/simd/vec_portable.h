@@ -103,6 +103,40 @@ struct Portable {
   static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
     for (int i = 0; i < n; ++i) p[i] = idx[i];
   }
+  // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
+  // Inverse of split_phases: value K*l + q of the block v is p[q][l].
+  template <int K>
+  static inline void merge_phases(const Vec (&p)[K], Vec (&v)[K]) {
+    for (int q = 0; q < K; ++q) {
+      for (int l = 0; l < kWidth; ++l) v[(K * l + q) / kWidth][(K * l + q) % kWidth] = p[q][l];
+    }
+  }
+  // kWidth int64 indices as int32 lanes; values outside [0, 2^31) read -1 (never a position in a
+  // plane the SIMD kernels take).
+  static inline IVec load_index_lanes(const int64_t* p) {
+    IVec v = IVec{} - 1;
+    for (int i = 0; i < kWidth; ++i) {
+      if (p[i] >= 0 && p[i] <= INT32_MAX) v[i] = static_cast<int32_t>(p[i]);
+    }
+    return v;
+  }
+  // All-ones lanes where a == b, else 0.
+  static inline IVec iequal(IVec a, IVec b) { return a == b; }
+  static inline IVec ior(IVec a, IVec b) { return a | b; }
+  // v in the all-ones lanes of m, +0.0 elsewhere.
+  static inline Vec select_bits(IVec m, Vec v) {
+    IVec bits;
+    __builtin_memcpy(&bits, &v, sizeof(bits));
+    bits &= m;
+    __builtin_memcpy(&v, &bits, sizeof(v));
+    return v;
+  }
+  static inline bool all_lanes_set(IVec m) {
+    for (int i = 0; i < kWidth; ++i) {
+      if (m[i] != -1) return false;
+    }
+    return true;
+  }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     for (int i = 0; i < 8; ++i) {
