@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import caps_address_space
-from conv2d_cases import ALL_CASES, Case, by_name, params
+from conv2d_cases import ALL_CASES, WINOGRAD_CASES, Case, by_name, params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -187,6 +187,39 @@ def test_forced_variant_really_runs(randn: Callable[..., np.ndarray]) -> None:
             assert agree > 0.999, f"scalar agrees with float32(exact) on only {agree:.1%}"
         else:
             assert agree < 0.95, f"{name} agrees with float32(exact) on {agree:.1%}: did the scalar kernel run?"
+
+
+@pytest.mark.parametrize("case", params(WINOGRAD_CASES))
+def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
+    """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant (the scalar
+    variant computes textbook sums), so test_forward and test_backward check them."""
+    from ictus import _core
+
+    runs = _core.conv2d_runs_winograd(case.x_shape, case.w_shape, case.stride, case.padding, case.dilation, isa)
+    assert runs == (isa != "scalar")
+    assert ictus.kernel_name("conv2d_winograd") == ("conv_fwd_scalar" if isa == "scalar" else f"winograd_{isa}")
+
+
+@pytest.mark.parametrize("case", params(WINOGRAD_CASES[:2]))
+def test_winograd_shapes_keep_inf_and_nan_where_torch_does(case: Case, isa: str,
+                                                          randn: Callable[..., np.ndarray]) -> None:
+    """Winograd's transforms would turn an input inf into NaN (inf - inf) in outputs beside it, or
+    spread a NaN to outputs that never read it: such inputs (x forward, grad_y for the input
+    gradient) take the direct kernels, which give torch's (the float64 reference's) inf and NaN."""
+    x, w, b = draw_case(case, randn)
+    gy = randn(*case.y_shape)
+    for arr, value in ((x, np.inf), (gy, -np.inf), (x, np.nan), (gy, np.nan)):
+        arr.reshape(-1)[arr.size // 3] = value
+        y = ictus.conv2d(x, w, b, **case.kwargs)
+        gx, _, _ = ictus.conv2d_backward(gy, x, w, **case.kwargs, bias=case.bias)
+        for name, got, want in (("y", y, reference_forward(case, x, w, b)),
+                                ("grad_x", gx, reference_backward(case, gy, x, w)[0])):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} NaN positions [{isa}]")
+            np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{name} inf positions [{isa}]")
+            np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)], err_msg=f"{name} infs [{isa}]")
+            finite = np.isfinite(want)
+            ref.assert_close(got[finite], want[finite], RTOL, f"{name} finite values [{isa}]")
+        arr.reshape(-1)[arr.size // 3] = 0.5
 
 
 # ------------------------------------------------------------------------- shapes and torch

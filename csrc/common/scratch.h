@@ -18,6 +18,10 @@ enum class ScratchSlot : int {
   kGemmPackedB,  // gemm.cpp packing B for one product
   kGemmPackedA,  // per worker thread, inside the GEMM kernels
   kRecurrent,    // a GRU call's weights, gate pre-activations and gradients
+  kWinogradWeights,   // a Winograd convolution's transformed weights,
+  kWinogradTiles,     // input patches
+  kWinogradProducts,  // and GEMM products
+  kWinogradPlane,     // per worker thread, a zero-padded input plane
   kCount
 };
 

@@ -11,8 +11,11 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/finite.h"
 #include "common/scratch.h"
 #include "common/thread_pool.h"
+#include "cpu/cache_sets.h"
+#include "cpu/conv/winograd.h"
 
 namespace ictus::cpu {
 namespace {
@@ -27,47 +30,27 @@ struct SimdKernels {
   const char* fwd_name;
   const char* bwd_data_name;
   const char* wgrad_name;
+  const char* winograd_name;
 };
 
 // Null for the scalar variant.
 const SimdKernels* simd_kernels(Isa isa) {
   static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_bwd_data_portable,
                                     conv_bwd_weight_portable, conv_bwd_weight_dot_portable, kPortableTiling,
-                                    "conv_fwd_portable", "conv_bwd_data_portable", "conv_bwd_weight_portable"};
+                                    "conv_fwd_portable", "conv_bwd_data_portable", "conv_bwd_weight_portable",
+                                    "winograd_portable"};
 #if defined(ICTUS_X86)
   static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
                                 conv_bwd_weight_dot_avx2, kAvx2Tiling, "conv_fwd_avx2", "conv_bwd_data_avx2",
-                                "conv_bwd_weight_avx2"};
+                                "conv_bwd_weight_avx2", "winograd_avx2"};
   static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
                                   conv_bwd_weight_dot_avx512, kAvx512Tiling, "conv_fwd_avx512", "conv_bwd_data_avx512",
-                                  "conv_bwd_weight_avx512"};
+                                  "conv_bwd_weight_avx512", "winograd_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
   if (isa == Isa::kPortable) return &portable;
   return nullptr;
-}
-
-// Channel planes whose byte stride is (nearly) a multiple of 4 KiB map to few L1 sets: the direct
-// forward feed, which reads one vector from each of 64 channels, then thrashes L1 (T = 1024 or
-// 4096 ran at half speed). For that feed such signals are copied to planes of a stride that
-// spreads over all 64 sets; the packed feed and the weight gradient read few channels at a time
-// and need no copy.
-bool aliasing_prone(int64_t plane_floats) {
-  int64_t delta = (plane_floats / 16) % 64;  // L1 sets (of 64 B) that one plane moves the next
-  int64_t g = 64;
-  while (delta != 0) {
-    const int64_t r = g % delta;
-    g = delta;
-    delta = r;
-  }
-  return g > 4;  // fewer than 16 distinct sets
-}
-
-int64_t aliasing_safe_stride(int64_t plane_floats) {
-  int64_t stride = (plane_floats + 15) / 16 * 16;
-  while (aliasing_prone(stride)) stride += 16;
-  return stride;
 }
 
 // Whether a forward correlation that is not flat (1-d, or strided; see flat_feed) takes the packed
@@ -540,11 +523,8 @@ ConvShape fold_full_width(const ConvShape& s) {
 // torch computes. Checking the weights costs C_out*C_in*KH*KW reads per call.
 const SimdKernels* kernels_for_weights(Isa isa, const ConvShape& s, const float* weight) {
   const SimdKernels* k = simd_kernels(isa);
-  const int64_t n = s.out_channels * s.in_channels * s.kernel_h * s.kernel_w;
-  for (int64_t i = 0; k != nullptr && i < n; ++i) {
-    if (!std::isfinite(weight[i])) return nullptr;
-  }
-  return k;
+  if (k == nullptr || all_finite(weight, s.out_channels * s.in_channels * s.kernel_h * s.kernel_w)) return k;
+  return nullptr;
 }
 
 }  // namespace
@@ -556,6 +536,7 @@ void conv_forward(Isa isa, const ConvShape& shape, const float* x, const float* 
     return;
   }
   const ConvShape s = fold_full_width(shape);
+  if (winograd_applies(isa, s) && winograd_conv(isa, s, x, weight, bias, y, false)) return;
   const int64_t taps = s.kernel_h * s.kernel_w;
   if (flat_feed(s)) {
     FlatProblem f{x, s.batch, s.in_channels, s.in_h, s.in_w, {}, weight, s.in_channels * taps, taps, bias,
@@ -593,8 +574,11 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
   const ConvShape s = k ? fold_full_width(shape) : shape;
   if (grads.grad_x) {
     const SimdKernels* kx = kernels_for_weights(isa, shape, weight);
-    if (kx) simd_backward_data(*kx, s, grad_y, weight, grads.grad_x);
-    else conv_bwd_data_scalar(shape, grad_y, weight, grads.grad_x);
+    if (kx == nullptr) {
+      conv_bwd_data_scalar(shape, grad_y, weight, grads.grad_x);
+    } else if (!(winograd_applies(isa, s) && winograd_conv(isa, s, grad_y, weight, nullptr, grads.grad_x, true))) {
+      simd_backward_data(*kx, s, grad_y, weight, grads.grad_x);
+    }
   }
   bool bias_done = false;
   if (grads.grad_weight) {
@@ -616,8 +600,10 @@ const char* conv_kernel_name(Isa isa, const char* direction) {
   if (std::strcmp(direction, "bwd_data") == 0) return k ? k->fwd_name : "conv_bwd_data_scalar";
   if (std::strcmp(direction, "bwd_data_scatter") == 0) return k ? k->bwd_data_name : "conv_bwd_data_scalar";
   if (std::strcmp(direction, "bwd_weight") == 0) return k ? k->wgrad_name : "conv_bwd_weight_scalar";
+  // 3x3 stride-1 convolutions that winograd_applies to: the transforms (their products run on the GEMM kernel).
+  if (std::strcmp(direction, "winograd") == 0) return k ? k->winograd_name : "conv_fwd_scalar";
   throw std::invalid_argument(std::string("ictus: unknown direction '") + direction +
-                              "'; use fwd, bwd_data, bwd_data_scatter or bwd_weight");
+                              "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight or winograd");
 }
 
 }  // namespace ictus::cpu

@@ -28,6 +28,12 @@ const GemmVariant* gemm_variant(Isa isa) {
   return nullptr;
 }
 
+int64_t gemm_items(const GemmVariant& v, const GemmArgs& g) {
+  const int64_t panel = static_cast<int64_t>(v.tiling.vectors) * v.tiling.width;
+  const int64_t panels = (g.n + panel - 1) / panel, group = gemm_panels_per_item(g, panels);
+  return ((g.m + kGemmRowBlock - 1) / kGemmRowBlock) * ((panels + group - 1) / group);
+}
+
 }  // namespace
 
 void gemm_scalar(const GemmArgs& g) {
@@ -83,14 +89,22 @@ void gemm(Isa isa, const GemmArgs& args) {
     g.b = packed;
     g.b_packed = true;
   }
-  const int64_t panel = static_cast<int64_t>(v->tiling.vectors) * v->tiling.width;
-  const int64_t panels = (g.n + panel - 1) / panel, group = gemm_panels_per_item(g, panels);
-  const int64_t items = ((g.m + kGemmRowBlock - 1) / kGemmRowBlock) * ((panels + group - 1) / group);
+  const int64_t items = gemm_items(*v, g);
   if (2 * g.m * g.n * g.k < kGemmParallelFlops) {
     v->kernel(g, 0, items);
   } else {
     ThreadPool::instance().parallel_for(items, [&](int64_t begin, int64_t end) { v->kernel(g, begin, end); });
   }
+}
+
+void gemm_packed_on_this_thread(Isa isa, const GemmArgs& g) {
+  if (g.m == 0 || g.n == 0) return;
+  const GemmVariant* v = gemm_variant(isa);
+  if (v == nullptr) {
+    gemm_scalar(g);
+    return;
+  }
+  v->kernel(g, 0, gemm_items(*v, g));
 }
 
 const char* gemm_kernel_name(Isa isa) {

@@ -59,6 +59,9 @@ void gemm_scalar(const GemmArgs& g);
 // calling thread, where waking workers would cost more than the product.
 inline constexpr int64_t kGemmParallelFlops = int64_t{1} << 20;
 void gemm(Isa isa, const GemmArgs& g);
+// C = A B with B packed by the caller (gemm_pack_b's layout), all on the calling thread: for
+// callers that spread independent products over the threads themselves (Winograd's 16).
+void gemm_packed_on_this_thread(Isa isa, const GemmArgs& g);
 const char* gemm_kernel_name(Isa isa);
 
 // Columns per packed panel (the scalar variant: all n in one panel, i.e. plain row-major).

@@ -130,6 +130,9 @@ struct Avx2 {
   // v in the all-ones lanes of m, +0.0 elsewhere.
   static inline Vec select_bits(IVec m, Vec v) { return _mm256_and_ps(_mm256_castsi256_ps(m), v); }
   static inline bool all_lanes_set(IVec m) { return _mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF; }
+  // Winograd's filter transform: lanes read base[offsets[l]]; lanes from n on of v read 0.
+  static inline Vec gather(const float* base, IVec offsets) { return _mm256_i32gather_ps(base, offsets, 4); }
+  static inline IVec izero_from(IVec v, int n) { return _mm256_and_si256(range_mask(0, n), v); }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

@@ -129,6 +129,9 @@ struct Avx512 {
   // v in the all-ones lanes of m, +0.0 elsewhere.
   static inline Vec select_bits(IVec m, Vec v) { return _mm512_castsi512_ps(_mm512_and_si512(m, _mm512_castps_si512(v))); }
   static inline bool all_lanes_set(IVec m) { return _mm512_cmpeq_epi32_mask(m, _mm512_set1_epi32(-1)) == 0xFFFF; }
+  // Winograd's filter transform: lanes read base[offsets[l]]; lanes from n on of v read 0.
+  static inline Vec gather(const float* base, IVec offsets) { return _mm512_i32gather_ps(offsets, base, 4); }
+  static inline IVec izero_from(IVec v, int n) { return _mm512_maskz_mov_epi32(range_mask(0, n), v); }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);

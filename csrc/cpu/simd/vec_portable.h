@@ -137,6 +137,16 @@ struct Portable {
     }
     return true;
   }
+  // Winograd's filter transform: lanes read base[offsets[l]]; lanes from n on of v read 0.
+  static inline Vec gather(const float* base, IVec offsets) {
+    Vec v;
+    for (int i = 0; i < kWidth; ++i) v[i] = base[offsets[i]];
+    return v;
+  }
+  static inline IVec izero_from(IVec v, int n) {
+    for (int i = n; i < kWidth; ++i) v[i] = 0;
+    return v;
+  }
   // dst[i * dst_stride + j] = src[j * src_stride + i] for i, j < 8.
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     for (int i = 0; i < 8; ++i) {

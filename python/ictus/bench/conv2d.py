@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import ictus
+from ictus import _core
 
 from .harness import Case, Impl
 from .optional_torch import conv_backend
@@ -34,11 +35,16 @@ def flop(shape: Conv2dShape, direction: str) -> int:
     return (3 if shape.input_grad else 2) * shape.fwd_flop
 
 
-def kernel_ops(direction: str, input_grad: bool) -> tuple[str, ...]:
-    """The ictus ops (for ictus.kernel_name) that a direction runs."""
+def kernel_ops(shape: Conv2dShape, direction: str) -> tuple[str, ...]:
+    """The ictus ops (for ictus.kernel_name) that a direction runs on shape."""
+    winograd = _core.conv2d_runs_winograd((shape.n, shape.c_in, shape.h, shape.w),
+                                          (shape.c_out, shape.c_in, shape.kh, shape.kw), 1, shape.padding, 1,
+                                          ictus.cpu_isa())
+    fwd = ("conv2d_winograd",) if winograd else ("conv2d_fwd",)
     if direction == "fwd":
-        return ("conv2d_fwd",)
-    return ("conv2d_fwd",) + (("conv2d_bwd_data",) if input_grad else ()) + ("conv2d_bwd_weight",)
+        return fwd
+    bwd_data = fwd if winograd else ("conv2d_bwd_data",)
+    return fwd + (bwd_data if shape.input_grad else ()) + ("conv2d_bwd_weight",)
 
 
 def kernel_names(ops: Sequence[str]) -> str:
@@ -68,7 +74,7 @@ def params(shape: Conv2dShape, rng: np.random.Generator) -> tuple[np.ndarray, np
 def _ictus_impl(shape: Conv2dShape, direction: str, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> Impl:
     pad = shape.padding
     y = np.empty((shape.n, shape.c_out, *shape.out_hw), np.float32)
-    kernels = kernel_names(kernel_ops(direction, shape.input_grad))
+    kernels = kernel_names(kernel_ops(shape, direction))
     if direction == "fwd":
         def run() -> Sequence[Any]:
             return (ictus.conv2d(x, w, b, padding=pad, out=y),)

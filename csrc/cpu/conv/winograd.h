@@ -1,0 +1,75 @@
+// Winograd F(2x2, 3x3) for 3x3 convolutions at stride 1 without dilation (Lavin and Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2016): every 2x2 block of outputs (a tile) is
+//   y = A^T [ (G g G^T) . (B^T d B) ] A
+// over the 4x4 input patch d under it, so a tile costs 16 multiplies per channel pair instead of
+// 36. Summed over input channels the 16 element-wise products become 16 independent GEMMs,
+//   M_e (C_out x tiles) = U_e (C_out x C_in) V_e (C_in x tiles),  e = (i, j) of the 4x4 patch,
+// run by the GEMM kernel. The transforms (weights to U, input patches to V, M to outputs) are SIMD
+// kernels written once against the SIMD vocabulary (winograd_simd.h), vectorised over tiles that
+// are neighbours along a row (over columns for the weights). The input gradient of such a
+// convolution is one too (grad_y convolved with the flipped, transposed weights), and runs here.
+// Inputs with inf or NaN go to the direct kernels: Winograd's sums would turn inf into NaN where
+// torch's direct sum keeps inf, or NaN into outputs that never read it.
+#pragma once
+
+#include <cstdint>
+
+#include "common/conv_geometry.h"
+#include "cpu/isa.h"
+
+namespace ictus::cpu {
+
+// One convolution's transforms. Tiles are numbered t = (n * tile_rows + th) * tile_cols + tw; tile
+// (th, tw) computes outputs rows 2th, 2th+1 and columns 2tw, 2tw+1 from the 4x4 input patch at
+// rows 2th - pad_top, columns 2tw - pad_left (zero outside the input).
+struct WinogradConv {
+  const float* x;  // (batch, in_channels, in_h, in_w)
+  int64_t batch, in_channels, in_h, in_w, pad_top, pad_left;
+  int64_t out_channels, out_h, out_w;
+  int64_t tile_rows, tile_cols, tiles;
+  // The weights as the convolution reads them: tap (i, j) of (o, c) at
+  // weight[o * weight_out_stride + c * weight_in_stride + (flipped ? 8 - 3i - j : 3i + j)].
+  const float* weight;
+  int64_t weight_out_stride, weight_in_stride;
+  bool flipped;
+  float* u;  // 16 x (out_channels x in_channels), row-major, u_stride apart: the GEMMs' A
+  int64_t u_stride;
+  // 16 x the GEMMs' B (in_channels x tiles), v_stride apart, each in the GEMM kernel's packed
+  // layout: panels of `panel` tiles, in_channels x panel values each, zero past the last tile.
+  // The 16 matrices' strides are aliasing-safe (cache_sets.h): the transforms touch all 16 at once.
+  float* v;
+  int64_t panel, v_stride;
+  const float* m;  // 16 x (out_channels x m_row_stride), m_stride apart: the GEMMs' C, rows padded past `tiles`
+  int64_t m_row_stride, m_stride;
+  const float* bias;  // nullable
+  float* y;           // (batch, out_channels, out_h, out_w)
+};
+
+// Per ISA: U from the weights for out-channels [begin, end); V from x for (n, c) planes
+// [begin, end), false when a value of those planes is inf or NaN (V then partly written); y from M
+// for (n, o) planes [begin, end). The scalar ISA has none (its convolutions stay textbook sums).
+struct WinogradKernels {
+  void (*weights)(const WinogradConv&, int64_t, int64_t);
+  bool (*input)(const WinogradConv&, int64_t, int64_t);
+  void (*output)(const WinogradConv&, int64_t, int64_t);
+};
+void winograd_weights_avx2(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_avx2(const WinogradConv& p, int64_t begin, int64_t end);
+void winograd_output_avx2(const WinogradConv& p, int64_t begin, int64_t end);
+void winograd_weights_avx512(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_avx512(const WinogradConv& p, int64_t begin, int64_t end);
+void winograd_output_avx512(const WinogradConv& p, int64_t begin, int64_t end);
+void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_portable(const WinogradConv& p, int64_t begin, int64_t end);
+void winograd_output_portable(const WinogradConv& p, int64_t begin, int64_t end);
+
+// Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
+// channels that the GEMMs dominate the transforms).
+bool winograd_applies(Isa isa, const ConvShape& s);
+// y = conv(x, weight) + bias for such a shape; with `input_gradient`, s is the forward convolution
+// and the call computes its grad_x from grad_y (x = grad_y, y = grad_x, no bias). False, with
+// nothing promised about y, when x holds inf or NaN: the caller runs the direct kernels.
+bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y,
+                   bool input_gradient);
+
+}  // namespace ictus::cpu

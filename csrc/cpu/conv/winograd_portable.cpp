@@ -1,0 +1,11 @@
+// Winograd F(2x2, 3x3) transforms, portable vector C++: 16 lanes. See winograd_simd.h.
+#include "cpu/simd/vec_portable.h"
+#include "cpu/conv/winograd_simd.h"
+
+namespace ictus::cpu {
+
+void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end) { winograd_weights_simd<Portable>(p, begin, end); }
+bool winograd_input_portable(const WinogradConv& p, int64_t begin, int64_t end) { return winograd_input_simd<Portable>(p, begin, end); }
+void winograd_output_portable(const WinogradConv& p, int64_t begin, int64_t end) { winograd_output_simd<Portable>(p, begin, end); }
+
+}  // namespace ictus::cpu
