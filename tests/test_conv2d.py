@@ -580,7 +580,8 @@ def test_random_shapes_every_isa(case: Case, seed: int) -> None:
 # --------------------------------------------------------------------------- determinism
 
 
-DETERMINISM_CASES = ["bt_conv2", "primes_stride", "keycnn_batch", "wide_64x64", "wide_stride", "wide_dilated_nobias"]
+DETERMINISM_CASES = ["bt_conv2", "primes_stride", "keycnn_batch", "wide_64x64", "wide_stride", "wide_dilated_nobias",
+                     "wino_blocks"]
 
 
 @pytest.mark.parametrize("case", params([by_name(n) for n in DETERMINISM_CASES]))

@@ -27,14 +27,15 @@ const WinogradKernels* winograd_kernels(Isa isa) {
   return nullptr;
 }
 
-// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 'same' 3x3, C -> C): from 32
-// channels (C = 24 on 100x105: 1.04 vs 1.03 ms) and 36 tiles (C = 32..128: 9x9 = 25 tiles
-// break even, 13x13 = 49 tiles run 1.4-2.1x faster forward, 1.2-1.6x for the input gradient; below,
-// the O(C^2) weight transform dominates). Past 2^26 floats of transformed inputs and products
-// (256 MiB of scratch) the direct kernels, which need none, run instead.
-constexpr int64_t kMinChannels = 32;
+// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3 'same', C -> C): from 24
+// channels (C = 24: 1.03x forward on 13x13, 1.2x on 100x105 to 200x105; C = 16 on the front end's
+// 3000x26: 3.76 vs 3.46 ms, slower) and 36 tiles (C = 32..128 on 13x13 = 49 tiles: 1.3-2.0x forward,
+// 1.2-1.6x for the input gradient; on 9x9 = 25 tiles even, below the O(C^2) weight transform dominates).
+constexpr int64_t kMinChannels = 24;
 constexpr int64_t kMinTiles = 36;
-constexpr int64_t kMaxScratchFloats = int64_t{1} << 26;
+// A block's transformed inputs and products (16 x (in + out channels) floats per tile) in about
+// half of a 1 MiB L2, in whole GEMM panels, at least two.
+constexpr int64_t kBlockTileBytes = int64_t{512} << 10;
 
 int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w) { return batch * ((out_h + 1) / 2) * ((out_w + 1) / 2); }
 
@@ -44,9 +45,7 @@ bool winograd_applies(Isa isa, const ConvShape& s) {
   return winograd_kernels(isa) != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 &&
          s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= kMinChannels &&
          s.out_channels >= kMinChannels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
-         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles &&
-         winograd_tiles(s.batch, std::max(s.in_h, s.out_h), std::max(s.in_w, s.out_w)) <=
-             kMaxScratchFloats / (16 * (s.in_channels + s.out_channels));
+         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles;
 }
 
 bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y,
@@ -85,44 +84,53 @@ bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* wei
   }
   p.tile_rows = (p.out_h + 1) / 2;
   p.tile_cols = (p.out_w + 1) / 2;
-  p.tiles = winograd_tiles(p.batch, p.out_h, p.out_w);
-  p.panel = gemm_panel(isa, p.tiles);
-  p.v_stride = aliasing_safe_stride(gemm_packed_b_floats(isa, p.in_channels, p.tiles));
-  p.m_row_stride = p.tiles + 16;  // the output transform's last vector may read 15 values past the tiles
-  p.m_stride = aliasing_safe_stride(checked_mul(p.out_channels, p.m_row_stride, "Winograd products"));
   p.u_stride = aliasing_safe_stride(p.out_channels * p.in_channels);
   p.u = scratch_floats(ScratchSlot::kWinogradWeights, static_cast<size_t>(16 * p.u_stride));
-  p.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(checked_mul(16, p.v_stride, "Winograd tiles")));
-  float* m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(checked_mul(16, p.m_stride, "Winograd products")));
-  p.m = m;
-
   ThreadPool& pool = ThreadPool::instance();
-  std::atomic<bool> finite{true};
-  pool.parallel_for(p.batch * p.in_channels, [&](int64_t b, int64_t e) {
-    if (!k->input(p, b, e)) finite.store(false, std::memory_order_relaxed);
-  });
-  if (!finite.load()) return false;
   pool.parallel_for(p.out_channels, [&](int64_t b, int64_t e) { k->weights(p, b, e); });
-  pool.parallel_for(16, [&](int64_t begin, int64_t end) {
-    for (int64_t e = begin; e < end; ++e) {
-      GemmArgs g{};
-      g.m = p.out_channels;
-      g.n = p.tiles;
-      g.k = p.in_channels;
-      g.a = p.u + e * p.u_stride;
-      g.lda = p.in_channels;
-      g.b = p.v + e * p.v_stride;
-      g.b_packed = true;
-      g.c = m + e * p.m_stride;
-      g.ldc = p.m_row_stride;
-      gemm_packed_on_this_thread(isa, g);
-      for (int64_t o = 0; o < p.out_channels; ++o) {  // the padding that the output transform reads
-        std::memset(g.c + o * g.ldc + p.tiles, 0, static_cast<size_t>(g.ldc - p.tiles) * sizeof(float));
+
+  const int64_t tiles = winograd_tiles(p.batch, p.out_h, p.out_w);
+  const int64_t panel = gemm_panel(isa, tiles);
+  const int64_t tile_bytes = 16 * (p.in_channels + p.out_channels) * int64_t{sizeof(float)};
+  const int64_t block = panel * std::max<int64_t>(2, kBlockTileBytes / (tile_bytes * panel));
+  std::atomic<bool> finite{true};
+  pool.parallel_for((tiles + block - 1) / block, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end && finite.load(std::memory_order_relaxed); ++item) {
+      WinogradBlock b{};
+      b.t_begin = item * block;
+      b.t_end = std::min(tiles, b.t_begin + block);
+      const int64_t n = b.t_end - b.t_begin;
+      b.panel = panel;
+      b.v_stride = aliasing_safe_stride(gemm_packed_b_floats(isa, p.in_channels, n));
+      b.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(16 * b.v_stride));
+      b.m_row_stride = n + 16;  // the output transform's last vector may read 15 values past the tiles
+      b.m_stride = aliasing_safe_stride(p.out_channels * b.m_row_stride);
+      float* m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(16 * b.m_stride));
+      b.m = m;
+      if (!k->input(p, b)) {
+        finite.store(false, std::memory_order_relaxed);
+        break;
       }
+      for (int64_t e = 0; e < 16; ++e) {
+        GemmArgs g{};
+        g.m = p.out_channels;
+        g.n = n;
+        g.k = p.in_channels;
+        g.a = p.u + e * p.u_stride;
+        g.lda = p.in_channels;
+        g.b = b.v + e * b.v_stride;
+        g.b_packed = true;
+        g.c = m + e * b.m_stride;
+        g.ldc = b.m_row_stride;
+        gemm_packed_on_this_thread(isa, g);
+        for (int64_t o = 0; o < p.out_channels; ++o) {
+          std::memset(g.c + o * g.ldc + n, 0, static_cast<size_t>(g.ldc - n) * sizeof(float));
+        }
+      }
+      k->output(p, b);
     }
   });
-  pool.parallel_for(p.batch * p.out_channels, [&](int64_t b, int64_t e) { k->output(p, b, e); });
-  return true;
+  return finite.load();
 }
 
 }  // namespace ictus::cpu

@@ -26,7 +26,7 @@ struct WinogradConv {
   const float* x;  // (batch, in_channels, in_h, in_w)
   int64_t batch, in_channels, in_h, in_w, pad_top, pad_left;
   int64_t out_channels, out_h, out_w;
-  int64_t tile_rows, tile_cols, tiles;
+  int64_t tile_rows, tile_cols;
   // The weights as the convolution reads them: tap (i, j) of (o, c) at
   // weight[o * weight_out_stride + c * weight_in_stride + (flipped ? 8 - 3i - j : 3i + j)].
   const float* weight;
@@ -34,34 +34,42 @@ struct WinogradConv {
   bool flipped;
   float* u;  // 16 x (out_channels x in_channels), row-major, u_stride apart: the GEMMs' A
   int64_t u_stride;
-  // 16 x the GEMMs' B (in_channels x tiles), v_stride apart, each in the GEMM kernel's packed
-  // layout: panels of `panel` tiles, in_channels x panel values each, zero past the last tile.
-  // The 16 matrices' strides are aliasing-safe (cache_sets.h): the transforms touch all 16 at once.
-  float* v;
-  int64_t panel, v_stride;
-  const float* m;  // 16 x (out_channels x m_row_stride), m_stride apart: the GEMMs' C, rows padded past `tiles`
-  int64_t m_row_stride, m_stride;
   const float* bias;  // nullable
   float* y;           // (batch, out_channels, out_h, out_w)
 };
 
-// Per ISA: U from the weights for out-channels [begin, end); V from x for (n, c) planes
-// [begin, end), false when a value of those planes is inf or NaN (V then partly written); y from M
-// for (n, o) planes [begin, end). The scalar ISA has none (its convolutions stay textbook sums).
+// A block of tiles [t_begin, t_end) (local index t - t_begin), run by one thread so that its
+// matrices stay in L2. The 16 matrices of each kind are aliasing-safe strides apart
+// (cache_sets.h): the transforms touch all 16 at once.
+struct WinogradBlock {
+  int64_t t_begin, t_end;
+  // The GEMMs' B (in_channels x block tiles), each in the GEMM kernel's packed layout: panels of
+  // `panel` tiles, in_channels x panel values each, zero past the last tile.
+  float* v;
+  int64_t panel, v_stride;
+  // The GEMMs' C (out_channels x m_row_stride), rows padded (zeros) past the block's tiles so that
+  // the output transform's vectors read inside.
+  const float* m;
+  int64_t m_row_stride, m_stride;
+};
+
+// Per ISA: U from the weights for out-channels [begin, end); a block's V from x, false when a value
+// it reads is inf or NaN (V then partly written); y from a block's M. The scalar ISA has none
+// (its convolutions stay textbook sums).
 struct WinogradKernels {
   void (*weights)(const WinogradConv&, int64_t, int64_t);
-  bool (*input)(const WinogradConv&, int64_t, int64_t);
-  void (*output)(const WinogradConv&, int64_t, int64_t);
+  bool (*input)(const WinogradConv&, const WinogradBlock&);
+  void (*output)(const WinogradConv&, const WinogradBlock&);
 };
 void winograd_weights_avx2(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_avx2(const WinogradConv& p, int64_t begin, int64_t end);
-void winograd_output_avx2(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_avx2(const WinogradConv& p, const WinogradBlock& b);
+void winograd_output_avx2(const WinogradConv& p, const WinogradBlock& b);
 void winograd_weights_avx512(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_avx512(const WinogradConv& p, int64_t begin, int64_t end);
-void winograd_output_avx512(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_avx512(const WinogradConv& p, const WinogradBlock& b);
+void winograd_output_avx512(const WinogradConv& p, const WinogradBlock& b);
 void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_portable(const WinogradConv& p, int64_t begin, int64_t end);
-void winograd_output_portable(const WinogradConv& p, int64_t begin, int64_t end);
+bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b);
+void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b);
 
 // Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
 // channels that the GEMMs dominate the transforms).
