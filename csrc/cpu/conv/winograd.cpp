@@ -33,11 +33,49 @@ const WinogradKernels* winograd_kernels(Isa isa) {
 // 1.2-1.6x for the input gradient; on 9x9 = 25 tiles even, below the O(C^2) weight transform dominates).
 constexpr int64_t kMinChannels = 24;
 constexpr int64_t kMinTiles = 36;
+// The weight transform gathers filters through int32 offsets (up to 16 filters apart).
+constexpr int64_t kMaxChannels = int64_t{1} << 20;
 // A block's transformed inputs and products (16 x (in + out channels) floats per tile) in about
 // half of a 1 MiB L2, in whole GEMM panels, at least two.
 constexpr int64_t kBlockTileBytes = int64_t{512} << 10;
 
 int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w) { return batch * ((out_h + 1) / 2) * ((out_w + 1) / 2); }
+
+// A block's matrices, in this thread's scratch.
+WinogradBlock plan_block(Isa isa, const WinogradConv& p, int64_t t_begin, int64_t t_end, int64_t panel) {
+  WinogradBlock b{};
+  b.t_begin = t_begin;
+  b.t_end = t_end;
+  const int64_t n = t_end - t_begin;
+  b.panel = panel;
+  b.v_stride = aliasing_safe_stride(gemm_packed_b_floats(isa, p.in_channels, n));
+  b.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(16 * b.v_stride));
+  b.m_row_stride = n + 16;  // the output transform's last vector may read 15 values past the tiles
+  b.m_stride = aliasing_safe_stride(p.out_channels * b.m_row_stride);
+  b.m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(16 * b.m_stride));
+  return b;
+}
+
+// M_e = U_e V_e for e in [begin, end), rows zero-padded past the block's tiles.
+void block_products(Isa isa, const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end) {
+  const int64_t n = b.t_end - b.t_begin;
+  for (int64_t e = begin; e < end; ++e) {
+    GemmArgs g{};
+    g.m = p.out_channels;
+    g.n = n;
+    g.k = p.in_channels;
+    g.a = p.u + e * p.u_stride;
+    g.lda = p.in_channels;
+    g.b = b.v + e * b.v_stride;
+    g.b_packed = true;
+    g.c = b.m + e * b.m_stride;
+    g.ldc = b.m_row_stride;
+    gemm_packed_on_this_thread(isa, g);
+    for (int64_t o = 0; o < p.out_channels; ++o) {
+      std::memset(g.c + o * g.ldc + n, 0, static_cast<size_t>(g.ldc - n) * sizeof(float));
+    }
+  }
+}
 
 }  // namespace
 
@@ -45,7 +83,8 @@ bool winograd_applies(Isa isa, const ConvShape& s) {
   return winograd_kernels(isa) != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 &&
          s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= kMinChannels &&
          s.out_channels >= kMinChannels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
-         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles;
+         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles &&
+         s.in_channels <= kMaxChannels && s.out_channels <= kMaxChannels;
 }
 
 bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y,
@@ -93,41 +132,29 @@ bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* wei
   const int64_t panel = gemm_panel(isa, tiles);
   const int64_t tile_bytes = 16 * (p.in_channels + p.out_channels) * int64_t{sizeof(float)};
   const int64_t block = panel * std::max<int64_t>(2, kBlockTileBytes / (tile_bytes * panel));
+  const int64_t blocks = (tiles + block - 1) / block;
   std::atomic<bool> finite{true};
-  pool.parallel_for((tiles + block - 1) / block, [&](int64_t begin, int64_t end) {
+  // Too few blocks to share among the threads (C = 96 on 25x26: 169 tiles, blocks of 128): one
+  // block of all tiles, each stage spread over the threads (channels, the 16 products, channels).
+  if (blocks < 2 * pool.num_threads()) {
+    const WinogradBlock b = plan_block(isa, p, 0, tiles, panel);
+    pool.parallel_for(p.in_channels, [&](int64_t begin, int64_t end) {
+      if (!k->input(p, b, begin, end)) finite.store(false, std::memory_order_relaxed);
+    });
+    if (!finite.load()) return false;
+    pool.parallel_for(16, [&](int64_t begin, int64_t end) { block_products(isa, p, b, begin, end); });
+    pool.parallel_for(p.out_channels, [&](int64_t begin, int64_t end) { k->output(p, b, begin, end); });
+    return true;
+  }
+  pool.parallel_for(blocks, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end && finite.load(std::memory_order_relaxed); ++item) {
-      WinogradBlock b{};
-      b.t_begin = item * block;
-      b.t_end = std::min(tiles, b.t_begin + block);
-      const int64_t n = b.t_end - b.t_begin;
-      b.panel = panel;
-      b.v_stride = aliasing_safe_stride(gemm_packed_b_floats(isa, p.in_channels, n));
-      b.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(16 * b.v_stride));
-      b.m_row_stride = n + 16;  // the output transform's last vector may read 15 values past the tiles
-      b.m_stride = aliasing_safe_stride(p.out_channels * b.m_row_stride);
-      float* m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(16 * b.m_stride));
-      b.m = m;
-      if (!k->input(p, b)) {
+      const WinogradBlock b = plan_block(isa, p, item * block, std::min(tiles, (item + 1) * block), panel);
+      if (!k->input(p, b, 0, p.in_channels)) {
         finite.store(false, std::memory_order_relaxed);
         break;
       }
-      for (int64_t e = 0; e < 16; ++e) {
-        GemmArgs g{};
-        g.m = p.out_channels;
-        g.n = n;
-        g.k = p.in_channels;
-        g.a = p.u + e * p.u_stride;
-        g.lda = p.in_channels;
-        g.b = b.v + e * b.v_stride;
-        g.b_packed = true;
-        g.c = m + e * b.m_stride;
-        g.ldc = b.m_row_stride;
-        gemm_packed_on_this_thread(isa, g);
-        for (int64_t o = 0; o < p.out_channels; ++o) {
-          std::memset(g.c + o * g.ldc + n, 0, static_cast<size_t>(g.ldc - n) * sizeof(float));
-        }
-      }
-      k->output(p, b);
+      block_products(isa, p, b, 0, 16);
+      k->output(p, b, 0, p.out_channels);
     }
   });
   return finite.load();

@@ -49,27 +49,28 @@ struct WinogradBlock {
   int64_t panel, v_stride;
   // The GEMMs' C (out_channels x m_row_stride), rows padded (zeros) past the block's tiles so that
   // the output transform's vectors read inside.
-  const float* m;
+  float* m;
   int64_t m_row_stride, m_stride;
 };
 
-// Per ISA: U from the weights for out-channels [begin, end); a block's V from x, false when a value
-// it reads is inf or NaN (V then partly written); y from a block's M. The scalar ISA has none
-// (its convolutions stay textbook sums).
+// Per ISA: U from the weights for out-channels [begin, end); a block's V from x for in-channels
+// [begin, end), false when a value it reads is inf or NaN (V then partly written); y from a
+// block's M for out-channels [begin, end). The scalar ISA has none (its convolutions stay
+// textbook sums).
 struct WinogradKernels {
   void (*weights)(const WinogradConv&, int64_t, int64_t);
-  bool (*input)(const WinogradConv&, const WinogradBlock&);
-  void (*output)(const WinogradConv&, const WinogradBlock&);
+  bool (*input)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
+  void (*output)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
 };
 void winograd_weights_avx2(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_avx2(const WinogradConv& p, const WinogradBlock& b);
-void winograd_output_avx2(const WinogradConv& p, const WinogradBlock& b);
+bool winograd_input_avx2(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
+void winograd_output_avx2(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 void winograd_weights_avx512(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_avx512(const WinogradConv& p, const WinogradBlock& b);
-void winograd_output_avx512(const WinogradConv& p, const WinogradBlock& b);
+bool winograd_input_avx512(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
+void winograd_output_avx512(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end);
-bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b);
-void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b);
+bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
+void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 
 // Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
 // channels that the GEMMs dominate the transforms).

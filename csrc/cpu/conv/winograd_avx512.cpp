@@ -5,7 +5,11 @@
 namespace ictus::cpu {
 
 void winograd_weights_avx512(const WinogradConv& p, int64_t begin, int64_t end) { winograd_weights_simd<Avx512>(p, begin, end); }
-bool winograd_input_avx512(const WinogradConv& p, const WinogradBlock& b) { return winograd_input_simd<Avx512>(p, b); }
-void winograd_output_avx512(const WinogradConv& p, const WinogradBlock& b) { winograd_output_simd<Avx512>(p, b); }
+bool winograd_input_avx512(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end) {
+  return winograd_input_simd<Avx512>(p, b, begin, end);
+}
+void winograd_output_avx512(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end) {
+  winograd_output_simd<Avx512>(p, b, begin, end);
+}
 
 }  // namespace ictus::cpu

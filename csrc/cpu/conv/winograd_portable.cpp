@@ -5,7 +5,11 @@
 namespace ictus::cpu {
 
 void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end) { winograd_weights_simd<Portable>(p, begin, end); }
-bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b) { return winograd_input_simd<Portable>(p, b); }
-void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b) { winograd_output_simd<Portable>(p, b); }
+bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end) {
+  return winograd_input_simd<Portable>(p, b, begin, end);
+}
+void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end) {
+  winograd_output_simd<Portable>(p, b, begin, end);
+}
 
 }  // namespace ictus::cpu

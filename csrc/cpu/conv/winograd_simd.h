@@ -124,7 +124,7 @@ inline RowTiles row_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t
 }
 
 template <class S>
-bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b) {
+bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t c_begin, int64_t c_end) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   // The block's patch rows of one plane, zero-padded so that every vector of W patches reads inside.
@@ -132,7 +132,7 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b) {
   const int64_t max_rows = 2 * ((b.t_end - 1) / p.tile_cols - b.t_begin / p.tile_cols) + 4;
   float* plane = scratch_floats(ScratchSlot::kWinogradPlane, static_cast<size_t>(max_rows * pitch));
   bool finite = true;
-  for (int64_t c = 0; c < p.in_channels; ++c) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
     for_each_block_image(p, b, [&](const BlockRows& rows) {
       const float* x = p.x + (rows.n * p.in_channels + c) * p.in_h * p.in_w;
       const int64_t q0 = 2 * rows.th_first, q1 = 2 * rows.th_last + 4;  // padded rows; input row = q - pad_top
@@ -195,10 +195,10 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b) {
 }
 
 template <class S>
-void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b) {
+void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b, int64_t o_begin, int64_t o_end) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
-  for (int64_t o = 0; o < p.out_channels; ++o) {
+  for (int64_t o = o_begin; o < o_end; ++o) {
     const Vec bias = S::broadcast(p.bias ? p.bias[o] : 0.0f);
     for_each_block_image(p, b, [&](const BlockRows& rows) {
       float* y = p.y + (rows.n * p.out_channels + o) * p.out_h * p.out_w;
