@@ -1,10 +1,11 @@
 // Convolution dispatch and the SIMD variants' driver: plans the taps of the correlation primitive
 // (conv.h) for forward, input gradient and weight gradient, splits rows into phases for strides,
-// and spreads work items over the thread pool. Shapes are validated by the caller (bindings).
+// and spreads work items over the thread pool; 3x3 stride-1 convolutions with enough channels take
+// Winograd instead (winograd.h) for the forward pass and the input gradient. Shapes are validated
+// by the caller (bindings).
 #include "cpu/conv/conv.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
