@@ -8,11 +8,14 @@
 //  - for the common non-overlapping windows (stride 2 or 3, kernel width <= stride, no column
 //    padding or dilation, e.g. (1, 3) over frequency, (2, 2), max_pool1d(2)): from a contiguous
 //    block of stride * W values split into its stride phases with shuffles (S::split_phases);
-//  - otherwise: lane by lane.
+//  - otherwise: lane by lane;
+// and rows of fewer than W outputs with windows along them run W outputs of several rows per
+// vector, through gathers (pool_short_rows).
 // Each way is its own loop, specialised on whether indices are kept, so the per-vector work stays
 // a handful of instructions (one generic loop spent ~10 cycles per output on bookkeeping).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cpu/pool/pool.h"
@@ -213,12 +216,67 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   }
 }
 
+// Rows of fewer than W outputs whose windows lie along the row and inside it (kernel_h 1, stride_h
+// 1, no padding, no ceil-mode overhang; the front end's (1, 3) over 17 bins -> 5): a row would
+// fill a fraction of a vector, so lanes run over the plane's outputs across rows, each tap one
+// gather. Item = input row = output row.
+inline bool short_rows(const PoolShape& s, int width) {
+  return s.kernel_h == 1 && s.stride_h == 1 && s.pad_top == 0 && s.pad_left == 0 && s.out_w < width &&
+         (s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w < s.in_w;
+}
+
+template <class S, bool kIndices>
+void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
+  constexpr int W = S::kWidth;
+  const PoolShape& s = p.shape;
+  // Vector q of a plane's outputs (from its row r0) reads row r0 + (q / out_w) * W plus lane
+  // offsets that repeat every out_w vectors: pattern[q % out_w].
+  int32_t pattern[W][W];
+  for (int k = 0; k < s.out_w; ++k) {
+    for (int l = 0; l < W; ++l) {
+      const int64_t f = static_cast<int64_t>(k) * W + l;
+      pattern[k][l] = static_cast<int32_t>((f / s.out_w) * s.in_w + (f % s.out_w) * s.stride_w);
+    }
+  }
+  for (int64_t row = begin; row < end;) {
+    const int64_t plane = row / s.in_h, r0 = row % s.in_h;
+    const int64_t rows = std::min(end - row, s.in_h - r0);  // this plane's rows in the range
+    const float* x = p.x + plane * s.in_h * s.in_w;
+    const int64_t outputs = rows * s.out_w;
+    int64_t base_row = r0, k = 0;  // vector q = (base_row - r0) / W * out_w + k
+    for (int64_t f0 = 0; f0 < outputs; f0 += W) {
+      const int nt = static_cast<int>(outputs - f0 < W ? outputs - f0 : W);
+      typename S::IVec first = S::iadd(S::iload(pattern[k]), S::ibroadcast(static_cast<int32_t>(base_row * s.in_w)));
+      if (++k == s.out_w) {
+        k = 0;
+        base_row += W;
+      }
+      if (nt < W) first = S::izero_from(first, nt);  // lanes past the rows read the plane's start
+      RunningMax<S, kIndices> acc;
+      if constexpr (kIndices) acc.idx = first;
+      for (int64_t j = 0; j < s.kernel_w; ++j) {
+        const int32_t tap = static_cast<int32_t>(j * s.dilation_w);
+        acc.take(S::gather(x + tap, first), S::iadd(first, S::ibroadcast(tap)));
+      }
+      float* y = p.y + row * s.out_w + f0;
+      if (nt == W) {
+        S::store(y, acc.m);
+      } else {
+        S::store_masked(y, acc.m, S::range_mask(0, nt));
+      }
+      if constexpr (kIndices) S::store_index_lanes(p.indices + row * s.out_w + f0, acc.idx, nt);
+    }
+    row += rows;
+  }
+}
+
 template <class S>
 void max_pool_fwd_simd(const PoolProblem& p, int64_t begin, int64_t end) {
+  const bool gathered = short_rows(p.shape, S::kWidth);
   if (p.indices) {
-    max_pool_rows<S, true>(p, begin, end);
+    gathered ? pool_short_rows<S, true>(p, begin, end) : max_pool_rows<S, true>(p, begin, end);
   } else {
-    max_pool_rows<S, false>(p, begin, end);
+    gathered ? pool_short_rows<S, false>(p, begin, end) : max_pool_rows<S, false>(p, begin, end);
   }
 }
 
