@@ -171,8 +171,9 @@ void conv_bwd_weight_avx512(const CorrelateWeightGrad& p, int64_t begin, int64_t
 void conv_bwd_weight_portable(const CorrelateWeightGrad& p, int64_t begin, int64_t end);
 // Few input channels (conv_bwd_weight_dot_simd.h): writes grad_weight (C_out, C_in, taps) itself,
 // and grad_bias (C_out,) unless null;
-// work items are blocks of kDotOuts output channels; register tiles kDotOuts x kDotTaps pairs.
-inline constexpr int kDotOuts = 3, kDotTaps = 3;  // 9 accumulators + 6 loaded vectors: 15 AVX2 registers
+// work items are blocks of kDotOuts output channels; register tiles kDotOuts x (up to 3 on AVX2,
+// 9 on AVX-512, 3 portable) (tap, channel) pairs.
+inline constexpr int kDotOuts = 3;
 using CorrelateWeightGradDotKernel = void (*)(const CorrelateWeightGrad&, float* grad_weight, float* grad_bias,
                                               int64_t begin, int64_t end);
 void conv_bwd_weight_dot_avx2(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,

@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv_bwd_weight_dot_avx2(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
                               int64_t end) {
-  conv_bwd_weight_dot_simd<Avx2>(p, grad_weight, grad_bias, begin, end);
+  conv_bwd_weight_dot_simd<Avx2, 3>(p, grad_weight, grad_bias, begin, end);
 }
 
 }  // namespace ictus::cpu
