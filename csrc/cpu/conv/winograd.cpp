@@ -15,11 +15,18 @@
 namespace ictus::cpu {
 namespace {
 
+// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3 'same', C -> C). AVX-512:
+// from 24 channels (C = 24: 1.0x on 13x13, 1.2x on 100x105 to 200x105; C = 16 on the front end's
+// 3000x26: 3.76 vs 3.46 ms, slower), C = 32..128 on 13x13 1.2-2.0x forward, 1.1-1.6x for the
+// input gradient. AVX2 (8 lanes, smaller GEMM tiles): from 40 (C = 24 on 100x105 0.99x, C = 32 on
+// 13x13 0.93x, C = 40 1.03x, C = 48 1.09-1.31x). Portable: 1.9-2.2x forward from C = 24. All from
+// 36 tiles: on 9x9 = 25 tiles they break even, below the O(C^2) weight transform dominates.
 const WinogradKernels* winograd_kernels(Isa isa) {
-  static const WinogradKernels portable{winograd_weights_portable, winograd_input_portable, winograd_output_portable};
+  static const WinogradKernels portable{24, winograd_weights_portable, winograd_input_portable,
+                                        winograd_output_portable};
 #if defined(ICTUS_X86)
-  static const WinogradKernels avx2{winograd_weights_avx2, winograd_input_avx2, winograd_output_avx2};
-  static const WinogradKernels avx512{winograd_weights_avx512, winograd_input_avx512, winograd_output_avx512};
+  static const WinogradKernels avx2{40, winograd_weights_avx2, winograd_input_avx2, winograd_output_avx2};
+  static const WinogradKernels avx512{24, winograd_weights_avx512, winograd_input_avx512, winograd_output_avx512};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -27,11 +34,6 @@ const WinogradKernels* winograd_kernels(Isa isa) {
   return nullptr;
 }
 
-// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3 'same', C -> C): from 24
-// channels (C = 24: 1.03x forward on 13x13, 1.2x on 100x105 to 200x105; C = 16 on the front end's
-// 3000x26: 3.76 vs 3.46 ms, slower) and 36 tiles (C = 32..128 on 13x13 = 49 tiles: 1.3-2.0x forward,
-// 1.2-1.6x for the input gradient; on 9x9 = 25 tiles even, below the O(C^2) weight transform dominates).
-constexpr int64_t kMinChannels = 24;
 constexpr int64_t kMinTiles = 36;
 // The weight transform gathers filters through int32 offsets (up to 16 filters apart).
 constexpr int64_t kMaxChannels = int64_t{1} << 20;
@@ -80,9 +82,10 @@ void block_products(Isa isa, const WinogradConv& p, const WinogradBlock& b, int6
 }  // namespace
 
 bool winograd_applies(Isa isa, const ConvShape& s) {
-  return winograd_kernels(isa) != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 &&
-         s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= kMinChannels &&
-         s.out_channels >= kMinChannels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
+  const WinogradKernels* k = winograd_kernels(isa);
+  return k != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= k->min_channels &&
+         s.out_channels >= k->min_channels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
          s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles &&
          s.in_channels <= kMaxChannels && s.out_channels <= kMaxChannels;
 }

@@ -58,6 +58,7 @@ struct WinogradBlock {
 // block's M for out-channels [begin, end). The scalar ISA has none (its convolutions stay
 // textbook sums).
 struct WinogradKernels {
+  int64_t min_channels;  // in and out, from which the variant beats its direct kernels (winograd.cpp)
   void (*weights)(const WinogradConv&, int64_t, int64_t);
   bool (*input)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
   void (*output)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
@@ -73,7 +74,7 @@ bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b, int6
 void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 
 // Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
-// channels that the GEMMs dominate the transforms).
+// channels and tiles that the GEMMs dominate the transforms).
 bool winograd_applies(Isa isa, const ConvShape& s);
 // y = conv(x, weight) + bias for such a shape; with `input_gradient`, s is the forward convolution
 // and the call computes its grad_x from grad_y (x = grad_y, y = grad_x, no bias). False, with
