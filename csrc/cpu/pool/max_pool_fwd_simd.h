@@ -222,7 +222,8 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
 // gather. Item = input row = output row.
 inline bool short_rows(const PoolShape& s, int width) {
   return s.kernel_h == 1 && s.stride_h == 1 && s.pad_top == 0 && s.pad_left == 0 && s.out_w < width &&
-         (s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w < s.in_w;
+         (s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w < s.in_w &&
+         (s.in_h + width) * s.in_w < (int64_t{1} << 31);  // a vector's int32 offsets, past lanes included
 }
 
 template <class S, bool kIndices>
