@@ -76,11 +76,11 @@ struct TileStore {
   int first, lanes;
 };
 
-inline TileStore tile_store(const WinogradConv& p, const WinogradBlock& b, int64_t c, int64_t t0, int lanes,
-                            int width) {
+template <int W>
+inline TileStore tile_store(const WinogradConv& p, const WinogradBlock& b, int64_t c, int64_t t0, int lanes) {
   const int64_t offset = t0 % b.panel, panel_floats = p.in_channels * b.panel;
   const int64_t at = (t0 / b.panel) * panel_floats + c * b.panel + offset;
-  const int first = static_cast<int>(b.panel - offset < width ? b.panel - offset : width);
+  const int first = static_cast<int>(b.panel - offset < W ? b.panel - offset : W);
   // The second store's lane 0 sits `first` values before the next panel's start.
   return {at, at + panel_floats - offset - first, first, lanes};
 }
@@ -95,8 +95,8 @@ inline void store_tiles(float* v_e, const TileStore& to, typename S::Vec value) 
   if (to.lanes > to.first) S::store_masked(v_e + to.next, value, S::range_mask(to.first, to.lanes));
 }
 
-// The tile rows of a block within one batch item: global tile rows (n * tile_rows + th) [first,
-// last], the tiles [tw_begin(th), tw_end(th)) of each in the block.
+// A block's tile rows [th_first, th_last] in batch item n (a block may span several items; its
+// first and last rows may hold only some of their tiles, see row_tiles).
 struct BlockRows {
   int64_t n, th_first, th_last;
 };
@@ -170,7 +170,7 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
             bd[3][j] = S::sub(d[1][j], d[3][j]);
           }
           const int lanes = static_cast<int>(tiles.tw_end - tw0 < W ? tiles.tw_end - tw0 : W);
-          const TileStore to = tile_store(p, b, c, tiles.local0 + tw0, lanes, W);
+          const TileStore to = tile_store<W>(p, b, c, tiles.local0 + tw0, lanes);
           for (int i = 0; i < 4; ++i) {
             float* v_row = b.v + 4 * i * b.v_stride;
             store_tiles<S>(v_row, to, S::sub(bd[i][0], bd[i][2]));
