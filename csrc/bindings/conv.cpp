@@ -13,7 +13,6 @@
 #include "common/check.h"
 #include "common/conv_geometry.h"
 #include "cpu/conv/conv.h"
-#include "cpu/conv/winograd.h"
 #include "cpu/isa.h"
 #include "cuda/conv_cuda.h"
 
@@ -297,7 +296,7 @@ bool conv2d_runs_winograd(py::handle x_shape, py::handle weight_shape, py::handl
   s.in_channels = xs[1];
   s.out_channels = ws[0];
   s = conv2d_shape(op, s, xs[2], xs[3], ws[2], ws[3], stride, padding, dilation);
-  return cpu::winograd_applies(resolve_isa(isa), s);
+  return cpu::conv_uses_winograd(resolve_isa(isa), s);
 }
 
 }  // namespace

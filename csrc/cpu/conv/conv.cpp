@@ -593,6 +593,8 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
   if (grads.grad_bias && !bias_done) backward_bias(s, grad_y, grads.grad_bias);
 }
 
+bool conv_uses_winograd(Isa isa, const ConvShape& s) { return winograd_applies(isa, fold_full_width(s)); }
+
 const char* conv_kernel_name(Isa isa, const char* direction) {
   const SimdKernels* k = simd_kernels(isa);
   if (std::strcmp(direction, "fwd") == 0) return k ? k->fwd_name : "conv_fwd_scalar";

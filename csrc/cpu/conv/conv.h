@@ -201,7 +201,10 @@ struct ConvGrads {
 void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weight, const float* bias, float* y);
 void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float* x, const float* weight,
                    const ConvGrads& grads);
-// The kernel that runs for "fwd", "bwd_data" or "bwd_weight" under `isa`.
+// The kernel that runs for "fwd", "bwd_data", "bwd_data_scatter", "bwd_weight" or "winograd" under `isa`.
 const char* conv_kernel_name(Isa isa, const char* direction);
+// Whether conv_forward (and the input gradient of conv_backward) runs s through Winograd under isa,
+// for finite inputs and weights (winograd.h).
+bool conv_uses_winograd(Isa isa, const ConvShape& s);
 
 }  // namespace ictus::cpu
