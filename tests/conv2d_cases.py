@@ -193,7 +193,7 @@ CASES: list[Case] = [
     C("wide_stride", 1, 32, 48, 3, 3, 11, 50, stride=(2, 2), padding=1),
     C("wide_1x8", 1, 40, 40, 1, 8, 6, 30, padding=(0, 2)),
     C("wide_dilated_nobias", 2, 29, 37, 3, 3, 9, 27, padding="same", dilation=(2, 3), bias=False),
-    # Winograd F(2x2, 3x3) (3x3, stride 1, >= 36 tiles, >= 24 channels on AVX-512 and portable,
+    # Winograd F(2x2, 3x3) (3x3, stride 1, >= 36 tiles, >= 16 channels on AVX-512 and portable,
     # >= 40 on AVX2): odd output sizes (half tiles), tiles of several batch items crossing the GEMM's
     # panels and blocks, padding 0..2 per axis, one output row, channel counts that fill no vector
     C("wino_same_13x13", 1, 32, 32, 3, 3, 13, 13, padding="same"),
@@ -202,10 +202,14 @@ CASES: list[Case] = [
     C("wino_one_output_row", 2, 43, 40, 3, 3, 3, 70, padding=(0, 2)),
     C("wino_nobias_wide", 1, 47, 41, 3, 3, 9, 40, padding=1, bias=False),
     C("wino_blocks", 2, 24, 24, 3, 3, 30, 41, padding="same"),  # 5 blocks of tiles, split mid-row
+    # The front end's 16 -> 16 on 26 bins: 12 tiles per row (a vector's lanes run into the next row),
+    # 5 blocks; odd widths and padding take the masked loads at both ends of every row.
+    C("wino_front_end_16", 1, 16, 16, 3, 3, 200, 26, padding="valid"),
+    C("wino_odd_16", 2, 16, 17, 3, 3, 37, 29, padding=1),
 ]
 
 # Channels (in and out) from which each variant runs Winograd (csrc/cpu/conv/winograd.cpp).
-WINOGRAD_MIN_CHANNELS = {"portable": 24, "avx2": 40, "avx512": 24}
+WINOGRAD_MIN_CHANNELS = {"portable": 16, "avx2": 40, "avx512": 16}
 
 WINOGRAD_CASES = [c for c in CASES if c.name.startswith("wino_")]
 

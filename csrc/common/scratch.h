@@ -21,7 +21,6 @@ enum class ScratchSlot : int {
   kWinogradWeights,   // a Winograd convolution's transformed weights,
   kWinogradTiles,     // input patches
   kWinogradProducts,  // and GEMM products
-  kWinogradPlane,     // per worker thread, a zero-padded input plane
   kCount
 };
 

@@ -15,18 +15,19 @@
 namespace ictus::cpu {
 namespace {
 
-// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3 'same', C -> C). AVX-512:
-// from 24 channels (C = 24: 1.0x on 13x13, 1.2x on 100x105 to 200x105; C = 16 on the front end's
-// 3000x26: 3.76 vs 3.46 ms, slower), C = 32..128 on 13x13 1.2-2.0x forward, 1.1-1.6x for the
-// input gradient. AVX2 (8 lanes, smaller GEMM tiles): from 40 (C = 24 on 100x105 0.99x, C = 32 on
-// 13x13 0.93x, C = 40 1.03x, C = 48 1.09-1.31x). Portable: 1.9-2.2x forward from C = 24. All from
-// 36 tiles: on 9x9 = 25 tiles they break even, below the O(C^2) weight transform dominates.
+// Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3, C -> C, N = 1, forward and
+// forward + backward). AVX-512: from 16 channels (C = 16 on the front end's 3000x26 2.82 vs 3.63
+// ms forward, 6.70 vs 8.03 with the gradients; 100x105 0.39 vs 0.47; 13x13 even; C = 12 even,
+// C = 8 slower), C = 32..128 on 13x13 1.2-2.0x forward, 1.1-1.6x for the input gradient. AVX2
+// (8 lanes, smaller GEMM tiles): from 40 (C = 16..32 win on 3000x26 but lose on 13x13..100x105,
+// e.g. C = 24 on 25x26 0.087 vs 0.078 ms; C = 40 wins on all four). Portable: 2x forward from C = 16.
+// All from 36 tiles: on 9x9 = 25 tiles they break even, below the O(C^2) weight transform dominates.
 const WinogradKernels* winograd_kernels(Isa isa) {
-  static const WinogradKernels portable{24, winograd_weights_portable, winograd_input_portable,
+  static const WinogradKernels portable{16, winograd_weights_portable, winograd_input_portable,
                                         winograd_output_portable};
 #if defined(ICTUS_X86)
   static const WinogradKernels avx2{40, winograd_weights_avx2, winograd_input_avx2, winograd_output_avx2};
-  static const WinogradKernels avx512{24, winograd_weights_avx512, winograd_input_avx512, winograd_output_avx512};
+  static const WinogradKernels avx512{16, winograd_weights_avx512, winograd_input_avx512, winograd_output_avx512};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
