@@ -212,6 +212,8 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
   using Mask = typename S::Mask;
   constexpr int W = S::kWidth;
   const int64_t in_h = p.in_h, in_w = p.in_w;
+  Mask masks[4] = {};
+  int64_t mask_col = -1 - p.pad_left;  // no vector starts there
   bool finite = true;
   for (int64_t c = c_begin; c < c_end; ++c) {
     for_each_block_image(p, b, [&](const BlockRows& rows) {
@@ -239,8 +241,13 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
             const Mask none[4] = {};
             transform_patches<S, false>(p, x, th, col, none, b.v, b.v_stride, to);
           } else {
-            const Mask masks[4] = {row_mask<S>(col, in_w), row_mask<S>(col + W, in_w), row_mask<S>(col + 2, in_w),
-                                   row_mask<S>(col + 2 + W, in_w)};
+            if (col != mask_col) {  // the masks depend on the column only: rows reuse them
+              mask_col = col;
+              masks[0] = row_mask<S>(col, in_w);
+              masks[1] = row_mask<S>(col + W, in_w);
+              masks[2] = row_mask<S>(col + 2, in_w);
+              masks[3] = row_mask<S>(col + 2 + W, in_w);
+            }
             transform_patches<S, true>(p, x, th, col, masks, b.v, b.v_stride, to);
           }
         }
