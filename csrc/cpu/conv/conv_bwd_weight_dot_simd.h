@@ -73,6 +73,15 @@ void wgrad_dot_block(const CorrelateWeightGrad& p, int64_t o0, int64_t q0, int64
           const Vec x = S::load(xs[q] + t);
           for (int o = 0; o < O; ++o) acc[o][q] = S::fma(g[o], x, acc[o][q]);
         }
+      } else if (t >= lo_max && L <= hi_min) {
+        // The row's last vector, every lane real for every pair: one mask (a mask per pair cost the
+        // 1->16 3x3 layer on 3002x81 1.83 vs 1.41 ms without bias on the Zen 4 guest).
+        const auto end = S::range_mask(0, static_cast<int>(L - t));
+        for (int o = 0; o < O; ++o) g[o] = S::load_masked(gy[o] + t, end);
+        for (int q = 0; q < Q; ++q) {
+          const Vec x = S::load_masked(xs[q] + t, end);
+          for (int o = 0; o < O; ++o) acc[o][q] = S::fma(g[o], x, acc[o][q]);
+        }
       } else {
         const int64_t end = L - t < W ? L - t : W;
         for (int o = 0; o < O; ++o) g[o] = S::load_masked(gy[o] + t, S::range_mask(0, static_cast<int>(end)));
