@@ -113,20 +113,23 @@ struct WgradDotTable {
 };
 
 // Work items [begin, end): blocks of kDotOuts output channels.
-// Adds the sum of grad_y's rows [h_begin, h_end) of channel o, item n, to *total (a row at a time
-// in vector lanes, then in double).
+// Adds the sum of grad_y's rows [h_begin, h_end) of channel o, item n, to *total: the rows are
+// contiguous, summed as one span in four vector accumulators, then in double (a horizontal sum per
+// row cost the 1->16 3x3 layer's bias gradient 0.30 ms on 3002x81).
 template <class S>
 void add_row_sums(const CorrelateWeightGrad& p, int64_t o, int64_t n, int64_t h_begin, int64_t h_end, double* total) {
+  using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
-  const int64_t L = p.out_length;
-  for (int64_t h = h_begin; h < h_end; ++h) {
-    const float* g = p.grad_out + n * p.grad_out_batch_stride + o * p.grad_out_channel_stride + h * L;
-    typename S::Vec acc = S::zero();
-    int64_t t = 0;
-    for (; t + W <= L; t += W) acc = S::add(acc, S::load(g + t));
-    if (t < L) acc = S::add(acc, S::load_masked(g + t, S::range_mask(0, static_cast<int>(L - t))));
-    *total += S::sum(acc);
+  const float* g = p.grad_out + n * p.grad_out_batch_stride + o * p.grad_out_channel_stride + h_begin * p.out_length;
+  const int64_t count = (h_end - h_begin) * p.out_length;
+  Vec acc[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
+  int64_t i = 0;
+  for (; i + 4 * W <= count; i += 4 * W) {
+    for (int k = 0; k < 4; ++k) acc[k] = S::add(acc[k], S::load(g + i + k * W));
   }
+  for (; i + W <= count; i += W) acc[0] = S::add(acc[0], S::load(g + i));
+  if (i < count) acc[1] = S::add(acc[1], S::load_masked(g + i, S::range_mask(0, static_cast<int>(count - i))));
+  *total += S::sum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
 }
 
 // QMax: (tap, channel) pairs per register tile, as many as the ISA's registers hold next to
