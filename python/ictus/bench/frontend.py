@@ -44,11 +44,15 @@ def _pair(kernel: tuple[int, ...]) -> tuple[int, int]:
     return kh, kw
 
 
-def _ictus_kernels(direction: str) -> str:
-    if direction == "fwd":
-        return conv2d.kernel_names(("conv2d_fwd", "max_pool2d_fwd"))
-    return conv2d.kernel_names(("conv2d_fwd", "max_pool2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight",
-                                "max_pool2d_bwd"))
+def _ictus_kernels(shape: FrontEndShape, direction: str) -> str:
+    """The kernels the chain runs, each once, in layer order (a conv may run Winograd)."""
+    ops: list[str] = []
+    for layer in shape.layers():
+        if isinstance(layer, Conv2dShape):
+            ops.extend(conv2d.kernel_ops(layer, direction))
+        else:
+            ops.extend(("max_pool2d_fwd",) if direction == "fwd" else ("max_pool2d_fwd", "max_pool2d_bwd"))
+    return conv2d.kernel_names(ops)
 
 
 class _IctusChain:
@@ -150,7 +154,7 @@ def make_case(shape: FrontEndShape, direction: str, torch: ModuleType | None, se
         def run() -> Sequence[Any]:
             chain.forward()
             return chain.backward()
-    impls = [Impl("ictus", _ictus_kernels(direction), run)]
+    impls = [Impl("ictus", _ictus_kernels(shape, direction), run)]
     if torch is not None:
         impls.append(_torch_impl(torch, shape, direction, x, params))
     return Case(OP, shape.group, shape.label, direction, tuple(impls), flop=flop(shape, direction),
