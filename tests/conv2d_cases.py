@@ -206,10 +206,21 @@ CASES: list[Case] = [
     # 5 blocks; odd widths and padding take the masked loads at both ends of every row.
     C("wino_front_end_16", 1, 16, 16, 3, 3, 200, 26, padding="valid"),
     C("wino_odd_16", 2, 16, 17, 3, 3, 37, 29, padding=1),
+    # too few tile columns for the transforms' lanes: the direct kernels (BeatTCN's 20 -> 20 on 5 bins)
+    C("wino_narrow_direct", 1, 20, 20, 3, 3, 60, 5, padding="valid"),
+    C("wino_narrow_24", 1, 24, 24, 3, 3, 40, 9, padding="valid"),
 ]
 
 # Channels (in and out) from which each variant runs Winograd (csrc/cpu/conv/winograd.cpp).
 WINOGRAD_MIN_CHANNELS = {"portable": 16, "avx2": 40, "avx512": 16}
+
+
+def runs_winograd(case: Case, isa: str) -> bool:
+    """Whether conv2d runs a wino_* case (3x3, stride 1, >= 36 tiles) through Winograd under isa: enough
+    channels, and tile columns (2 outputs each) for the transforms' lanes: 4, or 6 below 24 channels."""
+    channels = min(case.c_in, case.c_out)
+    tile_cols = (case.out_hw[1] + 1) // 2
+    return isa != "scalar" and channels >= WINOGRAD_MIN_CHANNELS[isa] and tile_cols >= (6 if channels < 24 else 4)
 
 WINOGRAD_CASES = [c for c in CASES if c.name.startswith("wino_")]
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import caps_address_space
-from conv2d_cases import ALL_CASES, WINOGRAD_CASES, WINOGRAD_MIN_CHANNELS, Case, by_name, params
+from conv2d_cases import ALL_CASES, WINOGRAD_CASES, Case, by_name, params, runs_winograd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -191,15 +191,15 @@ def test_forced_variant_really_runs(randn: Callable[..., np.ndarray]) -> None:
 
 @pytest.mark.parametrize("case", params(WINOGRAD_CASES))
 def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
-    """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant whose channel
-    threshold they meet (the scalar variant computes textbook sums), so test_forward and
-    test_backward check them; every variant has cases."""
+    """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant whose channel and
+    tile-column thresholds they meet, and only there (the scalar variant computes textbook sums), so
+    test_forward and test_backward check them; every variant has cases."""
     from ictus import _core
 
     runs = _core.conv2d_runs_winograd(case.x_shape, case.w_shape, case.stride, case.padding, case.dilation, isa)
-    assert runs == (isa != "scalar" and min(case.c_in, case.c_out) >= WINOGRAD_MIN_CHANNELS[isa])
+    assert runs == runs_winograd(case, isa)
     if isa != "scalar":
-        assert sum(min(c.c_in, c.c_out) >= WINOGRAD_MIN_CHANNELS[isa] for c in WINOGRAD_CASES) >= 3
+        assert sum(runs_winograd(c, isa) for c in WINOGRAD_CASES) >= 3
     assert ictus.kernel_name("conv2d_winograd") == ("conv_fwd_scalar" if isa == "scalar" else f"winograd_{isa}")
 
 
