@@ -90,8 +90,9 @@ def kernel_name(op: str) -> str:
     kernel instead for stride-1 2-d convolutions whose grad_y rows hold a whole vector and whose
     kernel is wide against the rows, such as 1x10 on 26 bins, or that have fewer than 4 input
     channels), "conv2d_winograd" (the forward pass and input gradient instead for 3x3 stride-1
-    convolutions without dilation with at least 16 channels in and out (40 on AVX2) and 36
-    tiles of 2x2 outputs: Winograd's transforms, their products on the GEMM kernel), "max_pool1d_fwd",
+    convolutions without dilation with at least 16 channels in and out (40 on AVX2), 36
+    tiles of 2x2 outputs and 4 tile columns (6 below 24 channels): Winograd's transforms, their
+    products on the GEMM kernel), "max_pool1d_fwd",
     "max_pool2d_fwd" and their "_bwd" (the gather for windows that do not overlap, given the window arguments; otherwise one
     scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math
     is shared by all variants), "elu_fwd", "elu_bwd" and "dropout" (its forward and backward)."""

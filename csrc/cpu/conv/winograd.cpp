@@ -38,9 +38,10 @@ const WinogradKernels* winograd_kernels(Isa isa) {
 constexpr int64_t kMinTiles = 36;
 // The transforms' lanes run along a row of tiles, so narrow outputs leave lanes idle: Winograd
 // needs 4 tile columns (out_w >= 7), 6 (out_w >= 11) below 24 channels, where the transforms weigh
-// more against the products. Measured (AVX-512, N=1, 1000 rows, forward): C = 20 with 2 tile
-// columns (5 bins) 2.4 vs 1.07 ms direct, C = 16 with 3 1.37 vs 1.10, 4-5 0.48-0.56 vs 0.43-0.51,
-// 6 0.61 vs 0.62, 8 0.65 vs 0.74; C = 24 with 4 0.86 vs 0.99, C = 32 with 4 1.72 either way.
+// more against the products. Measured (AVX-512, N=1, forward): 3000 rows, C = 20 with 2 tile
+// columns (5 bins) 1.7-2.4 vs 1.07 ms direct, C = 16 with 3 1.37 vs 1.10; 1000 rows, C = 16 with
+// 4-5 0.48-0.56 vs 0.43-0.51, 6 0.61 vs 0.62, 8 0.65 vs 0.74; C = 24 with 4 0.86 vs 0.99, C = 32
+// with 4 1.72 either way.
 int64_t min_tile_cols(int64_t channels) { return channels < 24 ? 6 : 4; }
 // The weight transform gathers filters through int32 offsets (up to 16 filters apart).
 constexpr int64_t kMaxChannels = int64_t{1} << 20;

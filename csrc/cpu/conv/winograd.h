@@ -74,7 +74,7 @@ bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b, int6
 void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 
 // Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
-// channels and tiles that the GEMMs dominate the transforms).
+// channels, tiles and tile columns that the GEMMs dominate the transforms).
 bool winograd_applies(Isa isa, const ConvShape& s);
 // y = conv(x, weight) + bias for such a shape; with `input_gradient`, s is the forward convolution
 // and the call computes its grad_x from grad_y (x = grad_y, y = grad_x, no bias). False, with
