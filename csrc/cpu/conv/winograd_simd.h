@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/finite.h"
+#include "cpu/conv/conv_fwd_simd.h"  // lane_mask
 #include "cpu/conv/winograd.h"
 
 namespace ictus::cpu {
@@ -154,20 +155,7 @@ inline void patch_row_times_b(const float* row, const typename S::Mask (&masks)[
 // V row i, columns 0..3, for the lanes' tiles.
 template <class S>
 inline void store_v_row(float* v_row, int64_t v_stride, const TileStore& to, const typename S::Vec (&row)[4]) {
-  if (to.first == S::kWidth) {
-    for (int j = 0; j < 4; ++j) S::store(v_row + j * v_stride + to.at, row[j]);
-  } else {
-    for (int j = 0; j < 4; ++j) store_tiles<S>(v_row + j * v_stride, to, row[j]);
-  }
-}
-
-// The lanes of a load at input column `col` that fall inside a row of in_w values.
-template <class S>
-inline typename S::Mask row_mask(int64_t col, int64_t in_w) {
-  constexpr int64_t W = S::kWidth;
-  const int64_t lo = col >= 0 ? 0 : (-col < W ? -col : W);
-  const int64_t hi = in_w - col <= 0 ? 0 : (in_w - col < W ? in_w - col : W);
-  return S::range_mask(static_cast<int>(lo), static_cast<int>(hi > lo ? hi : lo));
+  for (int j = 0; j < 4; ++j) store_tiles<S>(v_row + j * v_stride, to, row[j]);
 }
 
 // V = B^T d B for W tiles of one tile row th (from column tw0) of channel c: patch rows 2th + r -
@@ -242,11 +230,12 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
             transform_patches<S, false>(p, x, th, col, none, b.v, b.v_stride, to);
           } else {
             if (col != mask_col) {  // the masks depend on the column only: rows reuse them
+              // Lanes of the loads at columns col, col + W, col + 2, col + 2 + W inside [0, in_w).
               mask_col = col;
-              masks[0] = row_mask<S>(col, in_w);
-              masks[1] = row_mask<S>(col + W, in_w);
-              masks[2] = row_mask<S>(col + 2, in_w);
-              masks[3] = row_mask<S>(col + 2 + W, in_w);
+              masks[0] = lane_mask<S>(-col, in_w - col, 0);
+              masks[1] = lane_mask<S>(-col, in_w - col, 1);
+              masks[2] = lane_mask<S>(-col - 2, in_w - col - 2, 0);
+              masks[3] = lane_mask<S>(-col - 2, in_w - col - 2, 1);
             }
             transform_patches<S, true>(p, x, th, col, masks, b.v, b.v_stride, to);
           }
