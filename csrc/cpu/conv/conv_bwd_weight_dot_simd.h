@@ -112,7 +112,6 @@ struct WgradDotTable {
   constexpr WgradDotTable() : block{} { fill<1, 1>(); }
 };
 
-// Work items [begin, end): blocks of kDotOuts output channels.
 // Adds the sum of grad_y's rows [h_begin, h_end) of channel o, item n, to *total: the rows are
 // contiguous, summed as one span in four vector accumulators, then in double (a horizontal sum per
 // row cost the 1->16 3x3 layer's bias gradient 0.30 ms on 3002x81).
@@ -132,8 +131,9 @@ void add_row_sums(const CorrelateWeightGrad& p, int64_t o, int64_t n, int64_t h_
   *total += S::sum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
 }
 
-// QMax: (tap, channel) pairs per register tile, as many as the ISA's registers hold next to
-// kDotOuts x QMax accumulators (AVX2: 3; 32 registers: 9, a 3x3 kernel's taps in one tile).
+// Work items [begin, end): blocks of kDotOuts output channels. QMax: (tap, channel) pairs per
+// register tile, as many as the ISA's registers hold next to kDotOuts x QMax accumulators (AVX2: 3;
+// 32 registers: 9, a 3x3 kernel's taps in one tile).
 template <class S, int QMax>
 void conv_bwd_weight_dot_simd(const CorrelateWeightGrad& p, float* grad_weight, float* grad_bias, int64_t begin,
                               int64_t end) {
