@@ -120,6 +120,9 @@ CASES: list[Case] = [
     C("k1x1_stride", 2, 3, 4, 1, 1, 7, 11, stride=(2, 3)),
     C("k1x5_same", 2, 3, 4, 1, 5, 9, 26, padding="same"),
     C("k1x8", 1, 5, 6, 1, 8, 4, 30),
+    # kernels as wide as the input: one output per row (the weight gradient runs down the rows)
+    C("full_width_strided", 2, 6, 5, 3, 8, 11, 8, stride=(2, 1), padding=(1, 0)),
+    C("full_width_dilated", 2, 5, 4, 3, 8, 13, 8, padding=(2, 0), dilation=(2, 1)),
     C("k5x1_same", 2, 3, 4, 5, 1, 13, 17, padding="same"),
     C("k7x1_d2", 1, 4, 3, 7, 1, 20, 9, padding=(3, 0), dilation=(2, 1)),
     # the frequency widths of common filterbanks, few frames

@@ -45,23 +45,35 @@ void wgrad_block(const CorrelateWeightGrad& p, const float* g, int64_t n, int64_
   const int64_t t_lo = -tp.offset > 0 ? -tp.offset : 0;
   const int64_t t_hi = len - tp.offset < L ? len - tp.offset : L;
   const float* src_n = src.data + n * src.batch_stride + c0 * src.channel_stride + tp.phase * src.phase_stride;
-  for (int64_t h = f_begin / L; h * L < f_end; ++h) {
-    const int64_t r = h * p.row_step + tp.row_offset;
-    if (r < 0 || r >= src.rows) continue;
-    const int64_t lo = f_begin - h * L > t_lo ? f_begin - h * L : t_lo;
-    const int64_t hi = f_end - h * L < t_hi ? f_end - h * L : t_hi;
-    const float* x = src_n + r * src.row_stride + tp.offset;
-    const float* gh = g + (h * L - f_begin) * kLanes;  // gh[t * kLanes] is position (h, t)
-    for (int64_t t = lo; t < hi; ++t) {
-      Vec gv[OV];
+  const auto accumulate = [&](const float* gp, const float* x) {
+    Vec gv[OV];
 #pragma GCC unroll 8
-      for (int v = 0; v < OV; ++v) gv[v] = S::load(gh + t * kLanes + v * W);
+    for (int v = 0; v < OV; ++v) gv[v] = S::load(gp + v * W);
 #pragma GCC unroll 8
-      for (int j = 0; j < P; ++j) {
-        const Vec xb = S::broadcast(x[j * src.channel_stride + t]);
+    for (int j = 0; j < P; ++j) {
+      const Vec xb = S::broadcast(x[j * src.channel_stride]);
 #pragma GCC unroll 8
-        for (int v = 0; v < OV; ++v) acc[j][v] = S::fma(gv[v], xb, acc[j][v]);
-      }
+      for (int v = 0; v < OV; ++v) acc[j][v] = S::fma(gv[v], xb, acc[j][v]);
+    }
+  };
+  if (L == 1) {
+    // One position per row (a kernel as wide as its input, the front end's 1x8 over 8 bins): the
+    // positions run down the rows, with no row loop around each (16->16 1x8 on 2998x8, AVX-512
+    // 0.22 -> 0.17 ms, AVX2 0.28 -> 0.18).
+    const float* x0 = src_n + tp.offset;
+    for (int64_t h = t_lo == 0 && t_hi == 1 ? f_begin : f_end; h < f_end; ++h) {
+      const int64_t r = h * p.row_step + tp.row_offset;
+      if (r >= 0 && r < src.rows) accumulate(g + (h - f_begin) * kLanes, x0 + r * src.row_stride);
+    }
+  } else {
+    for (int64_t h = f_begin / L; h * L < f_end; ++h) {
+      const int64_t r = h * p.row_step + tp.row_offset;
+      if (r < 0 || r >= src.rows) continue;
+      const int64_t lo = f_begin - h * L > t_lo ? f_begin - h * L : t_lo;
+      const int64_t hi = f_end - h * L < t_hi ? f_end - h * L : t_hi;
+      const float* x = src_n + r * src.row_stride + tp.offset;
+      const float* gh = g + (h * L - f_begin) * kLanes;  // gh[t * kLanes] is position (h, t)
+      for (int64_t t = lo; t < hi; ++t) accumulate(gh + t * kLanes, x + t);
     }
   }
 #pragma GCC unroll 8
