@@ -123,6 +123,11 @@ CASES: list[Case] = [
     # kernels as wide as the input: one output per row (the weight gradient runs down the rows)
     C("full_width_strided", 2, 6, 5, 3, 8, 11, 8, stride=(2, 1), padding=(1, 0)),
     C("full_width_dilated", 2, 5, 4, 3, 8, 13, 8, padding=(2, 0), dilation=(2, 1)),
+    # unpadded ones take the windows feed: output channels over two or three vectors (the last
+    # partly padding), tiles of 12 outputs with a partial last one, windows with gaps and overlaps
+    C("windows_20ch", 2, 20, 20, 1, 8, 29, 8),
+    C("windows_gaps", 2, 5, 7, 2, 6, 23, 6, stride=(3, 1)),
+    C("windows_overlap", 1, 6, 17, 3, 5, 14, 5, padding=(0, 0)),
     C("k5x1_same", 2, 3, 4, 5, 1, 13, 17, padding="same"),
     C("k7x1_d2", 1, 4, 3, 7, 1, 20, 9, padding=(3, 0), dilation=(2, 1)),
     # the frequency widths of common filterbanks, few frames

@@ -189,6 +189,12 @@ def test_forced_variant_really_runs(randn: Callable[..., np.ndarray]) -> None:
             assert agree < 0.95, f"{name} agrees with float32(exact) on {agree:.1%}: did the scalar kernel run?"
 
 
+def test_windows_kernel_name(isa: str) -> None:
+    """Full-width unpadded kernels (bt_conv3, windows_*) run the windows feed on the SIMD variants."""
+    expected = "conv_fwd_scalar" if isa == "scalar" else f"conv_fwd_windows_{isa}"
+    assert ictus.kernel_name("conv2d_fwd_windows") == expected
+
+
 @pytest.mark.parametrize("case", params(WINOGRAD_CASES))
 def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
     """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant whose channel and

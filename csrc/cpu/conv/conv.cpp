@@ -24,6 +24,7 @@ namespace {
 struct SimdKernels {
   CorrelateForwardKernel fwd;
   FlatForwardKernel flat;
+  WindowForwardKernel windows;
   ScatterInputGradKernel bwd_data;
   CorrelateWeightGradKernel wgrad;
   CorrelateWeightGradDotKernel wgrad_dot;
@@ -32,21 +33,22 @@ struct SimdKernels {
   const char* bwd_data_name;
   const char* wgrad_name;
   const char* winograd_name;
+  const char* windows_name;
 };
 
 // Null for the scalar variant.
 const SimdKernels* simd_kernels(Isa isa) {
-  static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_bwd_data_portable,
+  static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_fwd_windows_portable, conv_bwd_data_portable,
                                     conv_bwd_weight_portable, conv_bwd_weight_dot_portable, kPortableTiling,
                                     "conv_fwd_portable", "conv_bwd_data_portable", "conv_bwd_weight_portable",
-                                    "winograd_portable"};
+                                    "winograd_portable", "conv_fwd_windows_portable"};
 #if defined(ICTUS_X86)
-  static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
+  static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_fwd_windows_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
                                 conv_bwd_weight_dot_avx2, kAvx2Tiling, "conv_fwd_avx2", "conv_bwd_data_avx2",
-                                "conv_bwd_weight_avx2", "winograd_avx2"};
-  static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
+                                "conv_bwd_weight_avx2", "winograd_avx2", "conv_fwd_windows_avx2"};
+  static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_fwd_windows_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
                                   conv_bwd_weight_dot_avx512, kAvx512Tiling, "conv_fwd_avx512", "conv_bwd_data_avx512",
-                                  "conv_bwd_weight_avx512", "winograd_avx512"};
+                                  "conv_bwd_weight_avx512", "winograd_avx512", "conv_fwd_windows_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -518,6 +520,32 @@ ConvShape fold_full_width(const ConvShape& s) {
   return f;
 }
 
+// Whether a kernel as wide as its input (folded from `shape` to `s`) runs on the windows feed
+// (conv_fwd_windows_simd.h): when the fold left no padding, so every window lies in its plane.
+bool windows_feed(const ConvShape& shape, const ConvShape& s) {
+  return s.in_h == 1 && shape.in_h > 1 && s.pad_left == 0 && s.pad_right == 0;
+}
+
+void run_windows_forward(const SimdKernels& k, const ConvShape& s, const float* x, const float* weight,
+                         const float* bias, float* y) {
+  const int64_t width = k.tiling.width, window = s.kernel_w;
+  const int64_t padded = (s.out_channels + width - 1) / width * width;
+  const int64_t rows = checked_mul(s.in_channels, window, "packed weights");
+  float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(checked_mul(rows + 1, padded, "packed weights")));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / window, t = r % window;
+    for (int64_t o = 0; o < padded; ++o) {
+      packed[r * padded + o] = o < s.out_channels ? weight[(o * s.in_channels + c) * window + t] : 0.0f;
+    }
+  }
+  float* packed_bias = packed + rows * padded;
+  for (int64_t o = 0; o < padded; ++o) packed_bias[o] = bias && o < s.out_channels ? bias[o] : 0.0f;
+  const WindowForward p{x, s.batch, s.in_channels, s.in_w, s.stride_w, window, packed, packed_bias,
+                        s.out_channels, padded, s.out_w, y};
+  const int64_t tiles = (s.out_w + kWindowRows - 1) / kWindowRows;
+  ThreadPool::instance().parallel_for(s.batch * tiles, [&](int64_t b, int64_t e) { k.windows(p, b, e); });
+}
+
 // The SIMD feeds skip taps that read only padding and, for the input gradient, multiply weights
 // by grad_y's zero border, which torch never reads: with a NaN or inf weight (a diverged run) the
 // NaN pattern would differ from torch's. Such weights take the scalar kernels, which compute what
@@ -537,6 +565,10 @@ void conv_forward(Isa isa, const ConvShape& shape, const float* x, const float* 
     return;
   }
   const ConvShape s = fold_full_width(shape);
+  if (windows_feed(shape, s)) {
+    run_windows_forward(*k, s, x, weight, bias, y);
+    return;
+  }
   if (winograd_applies(isa, s) && winograd_conv(isa, s, x, weight, bias, y, false)) return;
   const int64_t taps = s.kernel_h * s.kernel_w;
   if (flat_feed(s)) {
@@ -609,8 +641,10 @@ const char* conv_kernel_name(Isa isa, const char* direction) {
   if (std::strcmp(direction, "bwd_weight") == 0) return k ? k->wgrad_name : "conv_bwd_weight_scalar";
   // 3x3 stride-1 convolutions that winograd_applies to: the transforms (their products run on the GEMM kernel).
   if (std::strcmp(direction, "winograd") == 0) return k ? k->winograd_name : "conv_fwd_scalar";
+  // Unpadded kernels as wide as their input that windows_feed takes (forward pass).
+  if (std::strcmp(direction, "fwd_windows") == 0) return k ? k->windows_name : "conv_fwd_scalar";
   throw std::invalid_argument(std::string("ictus: unknown direction '") + direction +
-                              "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight or winograd");
+                              "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight, winograd or fwd_windows");
 }
 
 }  // namespace ictus::cpu

@@ -76,6 +76,22 @@ struct FlatCorrelation {
   int64_t out_batch_stride, out_channel_stride;
 };
 
+// A convolution whose kernel spans its unpadded input's width, folded to 1-d (conv_fwd_windows_simd.h):
+// y[n][o][h] = bias[o] + sum_c sum_k W[c][k][o] * x[n][c][h * stride + k], k < window.
+struct WindowForward {
+  const float* x;
+  int64_t batch, channels;
+  int64_t plane;  // values per input plane
+  int64_t stride, window;
+  const float* packed_weight;  // [c][k][o], out_padded values per (c, k)
+  const float* packed_bias;    // out_padded values, zero without a bias
+  int64_t out_channels, out_padded, out_length;
+  float* y;
+};
+// Outputs per register tile (and work item): 12 accumulators hide the FMA latency on one or two
+// ports and leave AVX2 room for the weight vector.
+inline constexpr int kWindowRows = 12;
+
 // The weight gradient as a GEMM over output positions f = h * out_length + t, vectorised over
 // output channels:
 //   grad_weight_t[i][c][o] = sum_n sum_f grad_y[n][o][f] * S(n, c, h*row_step + row_offset_i, phase_i)[t + offset_i]
@@ -158,6 +174,11 @@ void conv_fwd_avx2(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_avx512(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_portable(const CorrelateForward& p, int64_t begin, int64_t end);
 using FlatForwardKernel = void (*)(const FlatCorrelation&, int64_t begin, int64_t end);
+using WindowForwardKernel = void (*)(const WindowForward&, int64_t begin, int64_t end);
+
+void conv_fwd_windows_avx2(const WindowForward& p, int64_t begin, int64_t end);
+void conv_fwd_windows_avx512(const WindowForward& p, int64_t begin, int64_t end);
+void conv_fwd_windows_portable(const WindowForward& p, int64_t begin, int64_t end);
 void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end);
 void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end);
 void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end);

@@ -40,7 +40,10 @@ def kernel_ops(shape: Conv2dShape, direction: str) -> tuple[str, ...]:
     winograd = _core.conv2d_runs_winograd((shape.n, shape.c_in, shape.h, shape.w),
                                           (shape.c_out, shape.c_in, shape.kh, shape.kw), 1, shape.padding, 1,
                                           ictus.cpu_isa())
-    fwd = ("conv2d_winograd",) if winograd else ("conv2d_fwd",)
+    # A kernel as wide as its unpadded input (1x8 on 8 bins) takes the windows feed (conv.cpp's
+    # windows_feed); padding "same" pads the width too.
+    windows = shape.kw == shape.w and shape.h > 1 and shape.padding == "valid"
+    fwd = ("conv2d_winograd",) if winograd else ("conv2d_fwd_windows",) if windows else ("conv2d_fwd",)
     if direction == "fwd":
         return fwd
     bwd_data = fwd if winograd else ("conv2d_bwd_data",)
