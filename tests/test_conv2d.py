@@ -190,9 +190,12 @@ def test_forced_variant_really_runs(randn: Callable[..., np.ndarray]) -> None:
 
 
 def test_windows_kernel_name(isa: str) -> None:
-    """Full-width unpadded kernels (bt_conv3, windows_*) run the windows feed on the SIMD variants."""
+    """Full-width unpadded kernels (bt_conv3, windows_*) run the windows feed on the SIMD variants
+    (the mutations of its kernels and zeroing that were tried failed test_forward / test_backward)."""
     expected = "conv_fwd_scalar" if isa == "scalar" else f"conv_fwd_windows_{isa}"
     assert ictus.kernel_name("conv2d_fwd_windows") == expected
+    expected = "conv_bwd_data_scalar" if isa == "scalar" else f"conv_bwd_data_windows_{isa}"
+    assert ictus.kernel_name("conv2d_bwd_data_windows") == expected
 
 
 @pytest.mark.parametrize("case", params(WINOGRAD_CASES))

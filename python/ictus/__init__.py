@@ -65,7 +65,8 @@ __all__ = [
 ]
 
 _CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data",
-             "conv2d_bwd_data_scatter", "conv2d_bwd_weight", "conv2d_winograd", "conv2d_fwd_windows")
+             "conv2d_bwd_data_scatter", "conv2d_bwd_weight", "conv2d_winograd", "conv2d_fwd_windows",
+             "conv2d_bwd_data_windows")
 _POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
 _GRU_OPS = ("gru_fwd", "gru_bwd")
 _ELU_OPS = ("elu_fwd", "elu_bwd")
@@ -94,6 +95,7 @@ def kernel_name(op: str) -> str:
     tiles of 2x2 outputs and 4 tile columns (6 below 24 channels): Winograd's transforms, their
     products on the GEMM kernel), "conv2d_fwd_windows" (the forward pass instead for kernels as
     wide as their unpadded input, such as 1x8 on 8 bins: a GEMM over each output's windows),
+    "conv2d_bwd_data_windows" (their input gradient where the windows do not overlap),
     "max_pool1d_fwd",
     "max_pool2d_fwd" and their "_bwd" (the gather for windows that do not overlap, given the window arguments; otherwise one
     scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math

@@ -25,6 +25,7 @@ struct SimdKernels {
   CorrelateForwardKernel fwd;
   FlatForwardKernel flat;
   WindowForwardKernel windows;
+  WindowInputGradKernel windows_grad;
   ScatterInputGradKernel bwd_data;
   CorrelateWeightGradKernel wgrad;
   CorrelateWeightGradDotKernel wgrad_dot;
@@ -34,21 +35,27 @@ struct SimdKernels {
   const char* wgrad_name;
   const char* winograd_name;
   const char* windows_name;
+  const char* windows_grad_name;
 };
 
 // Null for the scalar variant.
 const SimdKernels* simd_kernels(Isa isa) {
-  static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_fwd_windows_portable, conv_bwd_data_portable,
-                                    conv_bwd_weight_portable, conv_bwd_weight_dot_portable, kPortableTiling,
-                                    "conv_fwd_portable", "conv_bwd_data_portable", "conv_bwd_weight_portable",
-                                    "winograd_portable", "conv_fwd_windows_portable"};
+  static const SimdKernels portable{conv_fwd_portable, conv_fwd_flat_portable, conv_fwd_windows_portable,
+                                    conv_bwd_data_windows_portable, conv_bwd_data_portable, conv_bwd_weight_portable,
+                                    conv_bwd_weight_dot_portable, kPortableTiling, "conv_fwd_portable", "conv_bwd_data_portable",
+                                    "conv_bwd_weight_portable", "winograd_portable", "conv_fwd_windows_portable",
+                                    "conv_bwd_data_windows_portable"};
 #if defined(ICTUS_X86)
-  static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_fwd_windows_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
+  static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_fwd_windows_avx2,
+                                conv_bwd_data_windows_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
                                 conv_bwd_weight_dot_avx2, kAvx2Tiling, "conv_fwd_avx2", "conv_bwd_data_avx2",
-                                "conv_bwd_weight_avx2", "winograd_avx2", "conv_fwd_windows_avx2"};
-  static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_fwd_windows_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
+                                "conv_bwd_weight_avx2", "winograd_avx2", "conv_fwd_windows_avx2",
+                                "conv_bwd_data_windows_avx2"};
+  static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_fwd_windows_avx512,
+                                  conv_bwd_data_windows_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
                                   conv_bwd_weight_dot_avx512, kAvx512Tiling, "conv_fwd_avx512", "conv_bwd_data_avx512",
-                                  "conv_bwd_weight_avx512", "winograd_avx512", "conv_fwd_windows_avx512"};
+                                  "conv_bwd_weight_avx512", "winograd_avx512", "conv_fwd_windows_avx512",
+                                  "conv_bwd_data_windows_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -531,7 +538,8 @@ void run_windows_forward(const SimdKernels& k, const ConvShape& s, const float* 
   const int64_t width = k.tiling.width, window = s.kernel_w;
   const int64_t padded = (s.out_channels + width - 1) / width * width;
   const int64_t rows = checked_mul(s.in_channels, window, "packed weights");
-  float* packed = scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(checked_mul(rows + 1, padded, "packed weights")));
+  float* packed =
+      scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(checked_mul(rows + 1, padded, "packed weights")));
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t c = r / window, t = r % window;
     for (int64_t o = 0; o < padded; ++o) {
@@ -544,6 +552,56 @@ void run_windows_forward(const SimdKernels& k, const ConvShape& s, const float* 
                         s.out_channels, padded, s.out_w, y};
   const int64_t tiles = (s.out_w + kWindowRows - 1) / kWindowRows;
   ThreadPool::instance().parallel_for(s.batch * tiles, [&](int64_t b, int64_t e) { k.windows(p, b, e); });
+}
+
+// The input gradient on the windows feed (conv_bwd_data_windows_simd.h), for windows that do not
+// overlap: values under no window (gaps between windows, rows past the last) are zeroed here.
+void run_windows_backward_data(const SimdKernels& k, const ConvShape& s, const float* grad_y, const float* weight,
+                               float* grad_x) {
+  const int64_t width = k.tiling.width, window = s.kernel_w;
+  const int64_t r_count = checked_mul(s.in_channels, window, "packed weights");
+  const int64_t r_padded = (r_count + width - 1) / width * width;
+  const int64_t block_width = k.tiling.window_grad_vectors * width;
+  const int64_t blocks = (r_padded + block_width - 1) / block_width;
+  float* packed = scratch_floats(ScratchSlot::kPackedWeight,
+                                 static_cast<size_t>(checked_mul(blocks * s.out_channels, block_width, "packed weights")));
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t o = 0; o < s.out_channels; ++o) {
+      float* to = packed + (b * s.out_channels + o) * block_width;
+      for (int64_t l = 0; l < block_width; ++l) {
+        const int64_t r = b * block_width + l;
+        to[l] = r < r_count ? weight[o * r_count + r] : 0.0f;
+      }
+    }
+  }
+  std::vector<WindowSegment> segments;
+  std::vector<int64_t> segment_begin;
+  for (int64_t r0 = 0; r0 < r_padded; r0 += width) {
+    segment_begin.push_back(static_cast<int64_t>(segments.size()));
+    for (int64_t r = r0; r < std::min(r0 + width, r_count);) {
+      const int64_t c = r / window, j = r % window, lanes = std::min(window - j, std::min(r0 + width, r_count) - r);
+      segments.push_back({c * s.in_w + j, static_cast<int>(r - r0), static_cast<int>(r - r0 + lanes)});
+      r += lanes;
+    }
+  }
+  segment_begin.push_back(static_cast<int64_t>(segments.size()));
+  const int64_t planes = s.batch * s.in_channels, covered = s.out_w * s.stride_w;
+  ThreadPool::instance().parallel_for(planes, [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane) {
+      float* gx = grad_x + plane * s.in_w;
+      if (s.stride_w > window) {
+        for (int64_t h = 0; h < s.out_w; ++h) {
+          const int64_t gap = h * s.stride_w + window, gap_end = std::min((h + 1) * s.stride_w, s.in_w);
+          if (gap < gap_end) std::memset(gx + gap, 0, static_cast<size_t>(gap_end - gap) * sizeof(float));
+        }
+      }
+      if (covered < s.in_w) std::memset(gx + covered, 0, static_cast<size_t>(s.in_w - covered) * sizeof(float));
+    }
+  });
+  const WindowInputGrad p{grad_y, s.batch, s.out_channels, s.out_w, packed, r_padded, s.in_channels, s.in_w,
+                          s.stride_w, segments.data(), segment_begin.data(), grad_x};
+  const int64_t tiles = (s.out_w + k.tiling.window_grad_rows - 1) / k.tiling.window_grad_rows;
+  ThreadPool::instance().parallel_for(s.batch * tiles * blocks, [&](int64_t b, int64_t e) { k.windows_grad(p, b, e); });
 }
 
 // The SIMD feeds skip taps that read only padding and, for the input gradient, multiply weights
@@ -609,6 +667,8 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
     const SimdKernels* kx = kernels_for_weights(isa, shape, weight);
     if (kx == nullptr) {
       conv_bwd_data_scalar(shape, grad_y, weight, grads.grad_x);
+    } else if (windows_feed(shape, s) && s.stride_w >= s.kernel_w) {
+      run_windows_backward_data(*kx, s, grad_y, weight, grads.grad_x);
     } else if (!(winograd_applies(isa, s) && winograd_conv(isa, s, grad_y, weight, nullptr, grads.grad_x, true))) {
       simd_backward_data(*kx, s, grad_y, weight, grads.grad_x);
     }
@@ -643,8 +703,10 @@ const char* conv_kernel_name(Isa isa, const char* direction) {
   if (std::strcmp(direction, "winograd") == 0) return k ? k->winograd_name : "conv_fwd_scalar";
   // Unpadded kernels as wide as their input that windows_feed takes (forward pass).
   if (std::strcmp(direction, "fwd_windows") == 0) return k ? k->windows_name : "conv_fwd_scalar";
+  // Their input gradient, where the windows do not overlap.
+  if (std::strcmp(direction, "bwd_data_windows") == 0) return k ? k->windows_grad_name : "conv_bwd_data_scalar";
   throw std::invalid_argument(std::string("ictus: unknown direction '") + direction +
-                              "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight, winograd or fwd_windows");
+                              "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight, winograd, fwd_windows or bwd_data_windows");
 }
 
 }  // namespace ictus::cpu

@@ -46,7 +46,8 @@ def kernel_ops(shape: Conv2dShape, direction: str) -> tuple[str, ...]:
     fwd = ("conv2d_winograd",) if winograd else ("conv2d_fwd_windows",) if windows else ("conv2d_fwd",)
     if direction == "fwd":
         return fwd
-    bwd_data = fwd if winograd else ("conv2d_bwd_data",)
+    # Its input gradient too where the windows do not overlap (one kernel row at stride 1).
+    bwd_data = fwd if winograd else ("conv2d_bwd_data_windows",) if windows and shape.kh == 1 else ("conv2d_bwd_data",)
     return fwd + (bwd_data if shape.input_grad else ()) + ("conv2d_bwd_weight",)
 
 
