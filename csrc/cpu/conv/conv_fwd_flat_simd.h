@@ -209,6 +209,18 @@ void conv_fwd_flat_simd(const FlatCorrelation& p, int64_t begin, int64_t end) {
         const float* next = src_n + c * p.channel_stride + next_flat + p.max_tap_offset;
         for (int64_t k = 0; k < tile_len; k += 16) __builtin_prefetch(next + k);
       }
+      // And the output lines it writes, for writing: the channels' store streams outran the
+      // hardware prefetcher too, when the output was not in cache (1->16 3x3 on 3002x81 after
+      // 96 MiB of other traffic, as in a network's pass: 1.66-1.82 -> 1.37-1.51 ms).
+      if (!p.compact) {
+        const int64_t next_out = (g0 + tile_len) / p.pitch * p.out_length + (g0 + tile_len) % p.pitch;
+        if (next_out + tile_len <= p.out_rows * p.out_length) {
+          for (int64_t o = 0; o < p.out_channels; ++o) {
+            const float* at = out_n + o * p.out_channel_stride + next_out;
+            for (int64_t k = 0; k < tile_len; k += 16) __builtin_prefetch(at + k, 1);
+          }
+        }
+      }
       for (int64_t b = 0; b < blocks.count; ++b) {
         const int64_t o0 = blocks.begin(b), m = blocks.size(b);
         const float* w = p.packed_weight + o0 * q_count;
