@@ -593,7 +593,7 @@ def test_random_shapes_every_isa(case: Case, seed: int) -> None:
 
 
 DETERMINISM_CASES = ["bt_conv2", "primes_stride", "keycnn_batch", "wide_64x64", "wide_stride", "wide_dilated_nobias",
-                     "wino_blocks", "wino_valid_batch", "wino_front_end_16"]
+                     "wino_blocks", "wino_valid_batch", "wino_front_end_16", "windows_20ch", "windows_gaps"]
 
 
 @pytest.mark.parametrize("case", params([by_name(n) for n in DETERMINISM_CASES]))
