@@ -128,6 +128,8 @@ CASES: list[Case] = [
     C("windows_20ch", 2, 20, 20, 1, 8, 29, 8),
     C("windows_gaps", 2, 5, 7, 2, 6, 23, 6, stride=(3, 1)),
     C("windows_tail", 1, 4, 6, 2, 6, 23, 6, stride=(2, 1)),
+    # over 1 MiB of weights: the folded strided feed instead
+    C("full_width_large_weights", 1, 184, 184, 1, 8, 5, 8),
     C("windows_overlap", 1, 6, 17, 3, 5, 14, 5, padding=(0, 0)),
     C("k5x1_same", 2, 3, 4, 5, 1, 13, 17, padding="same"),
     C("k7x1_d2", 1, 4, 3, 7, 1, 20, 9, padding=(3, 0), dilation=(2, 1)),
