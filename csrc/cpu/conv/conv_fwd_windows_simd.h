@@ -27,7 +27,7 @@ void windows_tile(const WindowForward& p, int64_t n, int64_t h0, int64_t rows) {
     // channels' streams (N=8 16->16 1x8 on 2998x8, x 12 MiB: 2.3-3.1 -> 1.1-2.5 ms in four
     // alternating runs on a noisy guest; 1 or 2 tiles on gained less).
     const int64_t span = R * p.stride;
-    if (h0 + 5 * R <= p.out_length) {
+    if ((h0 + 5 * R) * p.stride <= p.plane) {
       for (int64_t c = 0; c < p.channels; ++c) {
         for (int64_t k = 0; k < span; k += 16) __builtin_prefetch(x + c * p.plane + 4 * span + k);
       }
