@@ -416,6 +416,18 @@ def moved_indices(case: PoolCase, idx: np.ndarray, rng: np.random.Generator) -> 
         picks = rng.choice(flat.size, size=max(1, flat.size // 50), replace=False)
         flat[picks] = move(flat[picks])
         variants.append((name, moved))
+    # Only indices at a window's first column, moved to the next window's: every moved index is one
+    # window on (a kernel that only checked that indices lie less than two windows on would pass
+    # them; with any other index moved, the whole call takes the scatter).
+    width, stride_w = case.x_shape[-1], case.geometry[1][-1]
+    first_tap = idx.copy()
+    flat = first_tap.reshape(-1)
+    col = flat % width
+    movable = np.flatnonzero((col % stride_w == 0) & (col + stride_w < width))
+    if movable.size:
+        picks = rng.choice(movable, size=max(1, movable.size // 50), replace=False)
+        flat[picks] += stride_w
+        variants.append(("next window's first column", first_tap))
     overhang = idx.copy()  # every index of the last window column moved one past it
     overhang[..., -1] += case.geometry[1][1]
     overhang[overhang >= plane] = plane - 1

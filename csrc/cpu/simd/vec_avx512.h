@@ -112,6 +112,25 @@ struct Avx512 {
         _mm512_permutex2var_ps(p[0], _mm512_setr_epi32(0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0), p[1]),
         0x9249, _mm512_setr_epi32(10, 0, 0, 11, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15), p[2]);
   }
+  // Max-pool backward of windows 3 wide at stride 3 (no merge of phases): value v of the 48 under
+  // 16 windows starting at position base (window l = v / 3) gets g[l] where index[l] == base + v,
+  // else +0 (g holds no -0: the caller adds it to +0). One permute spreads the indices, a masked
+  // one the gradients. Returns the lanes whose index lies in its window.
+  static inline __mmask16 spread_windows3(Vec g, IVec index, int32_t base, Vec (&out)[3]) {
+    const __m512i window[3] = {_mm512_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5),
+                               _mm512_setr_epi32(5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10),
+                               _mm512_setr_epi32(10, 11, 11, 11, 12, 12, 12, 13, 13, 13, 14, 14, 14, 15, 15, 15)};
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i first = _mm512_set1_epi32(base);
+#pragma GCC unroll 3
+    for (int k = 0; k < 3; ++k) {
+      const __m512i position = _mm512_add_epi32(first, _mm512_add_epi32(lane, _mm512_set1_epi32(16 * k)));
+      const __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_permutexvar_epi32(window[k], index), position);
+      out[k] = _mm512_maskz_permutexvar_ps(hit, window[k], g);
+    }
+    const __m512i tap = _mm512_sub_epi32(index, _mm512_add_epi32(first, _mm512_mullo_epi32(lane, _mm512_set1_epi32(3))));
+    return _mm512_cmplt_epu32_mask(tap, _mm512_set1_epi32(3));
+  }
   // kWidth int64 indices as int32 lanes; values outside [0, 2^31) read -1 (never a position in a
   // plane the SIMD kernels take).
   static inline IVec load_index_lanes(const int64_t* p) {
