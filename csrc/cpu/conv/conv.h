@@ -199,18 +199,19 @@ void conv_fwd_avx2(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_avx512(const CorrelateForward& p, int64_t begin, int64_t end);
 void conv_fwd_portable(const CorrelateForward& p, int64_t begin, int64_t end);
 using FlatForwardKernel = void (*)(const FlatCorrelation&, int64_t begin, int64_t end);
+void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end);
+void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end);
+void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end);
+// Work items: tiles of kWindowRows outputs, batch item by batch item.
 using WindowForwardKernel = void (*)(const WindowForward&, int64_t begin, int64_t end);
-
 void conv_fwd_windows_avx2(const WindowForward& p, int64_t begin, int64_t end);
 void conv_fwd_windows_avx512(const WindowForward& p, int64_t begin, int64_t end);
 void conv_fwd_windows_portable(const WindowForward& p, int64_t begin, int64_t end);
+// Work items: (batch item, block of window_grad_vectors vectors, tile of window_grad_rows outputs).
 using WindowInputGradKernel = void (*)(const WindowInputGrad&, int64_t begin, int64_t end);
 void conv_bwd_data_windows_avx2(const WindowInputGrad& p, int64_t begin, int64_t end);
 void conv_bwd_data_windows_avx512(const WindowInputGrad& p, int64_t begin, int64_t end);
 void conv_bwd_data_windows_portable(const WindowInputGrad& p, int64_t begin, int64_t end);
-void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end);
-void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end);
-void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end);
 // Work items: (batch item, block of rows_per_item grad_x rows).
 using ScatterInputGradKernel = void (*)(const ScatterInputGrad&, int64_t begin, int64_t end);
 void conv_bwd_data_avx2(const ScatterInputGrad& g, int64_t begin, int64_t end);

@@ -120,7 +120,7 @@ struct Avx512 {
     const __m512i window[3] = {_mm512_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5),
                                _mm512_setr_epi32(5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10),
                                _mm512_setr_epi32(10, 11, 11, 11, 12, 12, 12, 13, 13, 13, 14, 14, 14, 15, 15, 15)};
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lane = iota_times(1);
     const __m512i first = _mm512_set1_epi32(base);
 #pragma GCC unroll 3
     for (int k = 0; k < 3; ++k) {
@@ -128,7 +128,7 @@ struct Avx512 {
       const __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_permutexvar_epi32(window[k], index), position);
       out[k] = _mm512_maskz_permutexvar_ps(hit, window[k], g);
     }
-    const __m512i tap = _mm512_sub_epi32(index, _mm512_add_epi32(first, _mm512_mullo_epi32(lane, _mm512_set1_epi32(3))));
+    const __m512i tap = _mm512_sub_epi32(index, _mm512_add_epi32(first, iota_times(3)));
     return _mm512_cmplt_epu32_mask(tap, _mm512_set1_epi32(3));
   }
   // kWidth int64 indices as int32 lanes; values outside [0, 2^31) read -1 (never a position in a
