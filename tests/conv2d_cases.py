@@ -98,6 +98,10 @@ class Case:
 C = Case
 T = 37  # frames of the beat tracker's front-end cases
 
+def by_name_in(cases: list[Case], name: str) -> Case:
+    return next(c for c in cases if c.name == name)
+
+
 CASES: list[Case] = [
     # the beat tracker's convolutional front end (N=1): 81 bins -> 3x3 valid -> pool 1x3 -> 26
     # bins -> 3x3 padded in time -> pool 1x3 -> 8 bins -> 1x8 valid
@@ -235,11 +239,32 @@ def runs_winograd(case: Case, isa: str) -> bool:
 
 WINOGRAD_CASES = [c for c in CASES if c.name.startswith("wino_")]
 
-ALL_CASES = CASES
+# The weight gradient from a grad_y that a max-pool's backward pass left mostly zero (3x3, stride 1,
+# >= 8 input channels: csrc/cpu/conv/conv_sparse_grad.h), drawn by test_conv2d's sparse tests: the
+# front end's 16 -> 16 (37 output rows: a work item of 32 and one of 5), padding 2 and batch items
+# whose 72 rows end in a short item, 13 and 33 channels (a vector and a part, three vectors), 70
+# output columns (two 64-position segments), one output column or row, 20 channels (the beat TCN's).
+SPARSE_CASES = [
+    by_name_in(CASES, "bt_conv2"),
+    C("sparse_pad2_batch", 2, 13, 7, 3, 3, 70, 11, padding=2),
+    C("sparse_wide_20", 1, 20, 16, 3, 3, 9, 70, padding=1),
+    C("sparse_one_col", 1, 8, 5, 3, 3, 40, 1, padding=(0, 1)),
+    C("sparse_one_row", 3, 9, 4, 3, 3, 3, 17, padding="valid"),
+    C("sparse_same_33", 1, 33, 9, 3, 3, 33, 33, padding="same", bias=False),
+    C("sparse_pad_1x2", 2, 16, 16, 3, 3, 12, 24, padding=(1, 2)),
+]
+# 3x3 stride-1 shapes that keep the dense kernel: too few input channels, a dilation, a stride.
+SPARSE_DENSE_CASES = [
+    C("sparse_7_channels", 1, 7, 16, 3, 3, 20, 26, padding="valid"),
+    C("sparse_dilated", 1, 16, 16, 3, 3, 20, 26, padding="same", dilation=2),
+    C("sparse_strided", 1, 16, 16, 3, 3, 20, 26, padding=1, stride=(1, 2)),
+]
+
+ALL_CASES = CASES + SPARSE_CASES[1:] + SPARSE_DENSE_CASES
 
 
 def by_name(name: str) -> Case:
-    return next(c for c in ALL_CASES if c.name == name)
+    return by_name_in(ALL_CASES, name)
 
 
 def params(cases: list[Case]) -> list[Any]:

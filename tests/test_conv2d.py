@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import caps_address_space
-from conv2d_cases import ALL_CASES, WINOGRAD_CASES, Case, by_name, params, runs_winograd
+from conv2d_cases import (ALL_CASES, SPARSE_CASES, SPARSE_DENSE_CASES, WINOGRAD_CASES, Case, by_name, params,
+                          runs_winograd)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,6 +233,100 @@ def test_winograd_shapes_keep_inf_and_nan_where_torch_does(case: Case, isa: str,
             finite = np.isfinite(want)
             ref.assert_close(got[finite], want[finite], RTOL, f"{name} finite values [{isa}]")
         arr.reshape(-1)[arr.size // 3] = 0.5
+
+
+# ------------------------------------------------------------- grad_y left mostly zero by a pool
+
+
+def pooled_grad(case: Case, pattern: str, rng: np.random.Generator) -> np.ndarray:
+    """grad_y as a max-pool's backward pass leaves it: "pool", one nonzero value per window of 3
+    along W (a (1, 3) pool; a window cut short by the row's end still has one); "random", each
+    value zero with probability 0.6 (at least half of the sampled rows zero, as the kernel wants)."""
+    gy = rng.standard_normal(case.y_shape).astype(np.float32)
+    if pattern == "random":
+        gy[rng.random(gy.shape) < 0.6] = 0.0
+        return gy
+    out_w = case.out_hw[1]
+    keep = np.zeros(gy.shape, dtype=bool)
+    for w0 in range(0, out_w, 3):
+        width = min(3, out_w - w0)
+        pick = w0 + rng.integers(0, width, size=gy.shape[:3])
+        np.put_along_axis(keep, pick[..., None], True, axis=3)
+    gy[~keep] = 0.0
+    return gy
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("pattern", ["pool", "random"])
+@pytest.mark.parametrize("case", params(SPARSE_CASES + SPARSE_DENSE_CASES))
+def test_backward_from_pooled_grad(case: Case, pattern: str, isa: str, path: str, rng: np.random.Generator,
+                                   randn: Callable[..., np.ndarray]) -> None:
+    """All three gradients from a mostly zero grad_y (the weights' through the sparse kernel on the
+    SPARSE_CASES, the dense one on the others) against the float64 reference."""
+    x, w, _ = draw_case(case, randn)
+    gy = pooled_grad(case, pattern, rng)
+    gx, gw, gb = backward(case, gy, x, w, path)
+    rgx, rgw, rgb = reference_backward(case, gy, x, w)
+    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
+    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
+    if case.bias:
+        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+
+
+@pytest.mark.parametrize("case", params(SPARSE_CASES + SPARSE_DENSE_CASES))
+def test_sparse_weight_grad_shapes(case: Case, isa: str) -> None:
+    """The SPARSE_CASES take the sparse weight-gradient kernel on every SIMD variant (the scalar
+    variant computes textbook sums), the SPARSE_DENSE_CASES nowhere."""
+    from ictus import _core
+
+    applies = _core.conv2d_sparse_weight_grad_applies(case.x_shape, case.w_shape, case.stride, case.padding,
+                                                      case.dilation, isa)
+    assert applies == (isa != "scalar" and case in SPARSE_CASES)
+    expected = "conv_bwd_weight_scalar" if isa == "scalar" else f"conv_sparse_wgrad_{isa}"
+    assert ictus.kernel_name("conv2d_bwd_weight_sparse") == expected
+
+
+@pytest.mark.parametrize("where", ["x_under_zeros", "x_anywhere", "grad_y"])
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_sparse_weight_grad_keeps_inf_and_nan(where: str, value: float, isa: str, rng: np.random.Generator,
+                                              randn: Callable[..., np.ndarray]) -> None:
+    """An inf or NaN in x times the zeros of grad_y is NaN in torch's dense sums (and the
+    reference's); skipping the zeros would lose it, so such inputs take the dense kernel. An inf or
+    NaN in grad_y is nonzero: the sparse kernel computes all its products, padding included."""
+    case = by_name("sparse_pad_1x2")
+    x, w, _ = draw_case(case, randn)
+    gy = pooled_grad(case, "pool", rng)
+    if where == "x_under_zeros":  # a value whose 3x3 neighbourhood in grad_y is all zero
+        gy[0, :, 4:9, 8:13] = 0.0
+        x[1, 3, 6, 10 - case.pads[1][0] + 1] = value
+    elif where == "x_anywhere":
+        x[0, 5, 7, 20] = value
+    else:
+        gy[1, 2, 5, 4] = value
+    _, gw, _ = ictus.conv2d_backward(gy, x, w, **case.kwargs, out=(None, nan_array(case.w_shape), None),
+                                     input_grad=False)
+    with np.errstate(invalid="ignore"):  # the reference's own 0 * inf
+        want = reference_backward(case, gy, x, w)[1]
+    assert not np.isfinite(want).all(), "the planted value must reach the reference's gradient"
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(want), err_msg=f"NaN positions [{isa}]")
+    np.testing.assert_array_equal(np.isinf(gw), np.isinf(want), err_msg=f"inf positions [{isa}]")
+    finite = np.isfinite(want)
+    ref.assert_close(gw[finite], want[finite], RTOL, f"finite values [{isa}]")
+
+
+@pytest.mark.parametrize("case", params([SPARSE_CASES[0], SPARSE_CASES[1]]))
+def test_sparse_weight_grad_bitwise_deterministic(case: Case, isa: str, restore_num_threads: int,
+                                                  rng: np.random.Generator,
+                                                  randn: Callable[..., np.ndarray]) -> None:
+    """Same bits for 1 and 2 threads and repeated calls (the work items' sums add up in item order)."""
+    x, w, _ = draw_case(case, randn)
+    gy = pooled_grad(case, "pool", rng)
+    results = []
+    for n in (1, 2, 1, 2):
+        ictus.set_num_threads(n)
+        results.append(ictus.conv2d_backward(gy, x, w, **case.kwargs, input_grad=False)[1])
+    for other in results[1:]:
+        assert np.array_equal(results[0], other)
 
 
 # ------------------------------------------------------------------------- shapes and torch

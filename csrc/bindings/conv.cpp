@@ -284,19 +284,33 @@ std::pair<int64_t, int64_t> conv2d_output_size(py::handle size, py::handle kerne
   return {s.out_h, s.out_w};
 }
 
-// Whether conv2d (and the input gradient of conv2d_backward) of these shapes runs Winograd under
-// `isa` (None: the dispatched one): for benchmark labels and tests.
-bool conv2d_runs_winograd(py::handle x_shape, py::handle weight_shape, py::handle stride, py::handle padding,
-                          py::handle dilation, const std::optional<std::string>& isa) {
-  const char* op = "conv2d_runs_winograd";
+// The shape of conv2d(x, weight) with these arguments, for the kernel queries below.
+ConvShape conv2d_query_shape(const char* op, py::handle x_shape, py::handle weight_shape, py::handle stride,
+                             py::handle padding, py::handle dilation) {
   const auto xs = x_shape.cast<std::array<int64_t, 4>>();
   const auto ws = weight_shape.cast<std::array<int64_t, 4>>();
   ConvShape s{};
   s.batch = xs[0];
   s.in_channels = xs[1];
   s.out_channels = ws[0];
-  s = conv2d_shape(op, s, xs[2], xs[3], ws[2], ws[3], stride, padding, dilation);
+  return conv2d_shape(op, s, xs[2], xs[3], ws[2], ws[3], stride, padding, dilation);
+}
+
+// Whether conv2d (and the input gradient of conv2d_backward) of these shapes runs Winograd under
+// `isa` (None: the dispatched one): for benchmark labels and tests.
+bool conv2d_runs_winograd(py::handle x_shape, py::handle weight_shape, py::handle stride, py::handle padding,
+                          py::handle dilation, const std::optional<std::string>& isa) {
+  const ConvShape s = conv2d_query_shape("conv2d_runs_winograd", x_shape, weight_shape, stride, padding, dilation);
   return cpu::conv_uses_winograd(resolve_isa(isa), s);
+}
+
+// Whether conv2d_backward computes these shapes' weight gradient with the sparse kernel under
+// `isa` (None: the dispatched one) when grad_y is mostly zeros: for benchmark labels and tests.
+bool conv2d_sparse_weight_grad_applies(py::handle x_shape, py::handle weight_shape, py::handle stride,
+                                       py::handle padding, py::handle dilation, const std::optional<std::string>& isa) {
+  const ConvShape s =
+      conv2d_query_shape("conv2d_sparse_weight_grad_applies", x_shape, weight_shape, stride, padding, dilation);
+  return cpu::conv_uses_sparse_weight_grad(resolve_isa(isa), s);
 }
 
 }  // namespace
@@ -329,6 +343,7 @@ void bind_conv(py::module_& m) {
   m.def("conv1d_output_length", &conv1d_output_length);
   m.def("conv2d_output_size", &conv2d_output_size);
   m.def("conv2d_runs_winograd", &conv2d_runs_winograd);
+  m.def("conv2d_sparse_weight_grad_applies", &conv2d_sparse_weight_grad_applies);
   m.def("conv_kernel_name", [](const std::string& direction, const std::optional<std::string>& isa) {
     return std::string(cpu::conv_kernel_name(resolve_isa(isa), direction.c_str()));
   });

@@ -66,7 +66,7 @@ __all__ = [
 
 _CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data",
              "conv2d_bwd_data_scatter", "conv2d_bwd_weight", "conv2d_winograd", "conv2d_fwd_windows",
-             "conv2d_bwd_data_windows")
+             "conv2d_bwd_data_windows", "conv2d_bwd_weight_sparse")
 _POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
 _GRU_OPS = ("gru_fwd", "gru_bwd")
 _ELU_OPS = ("elu_fwd", "elu_bwd")
@@ -96,6 +96,9 @@ def kernel_name(op: str) -> str:
     products on the GEMM kernel), "conv2d_fwd_windows" (the forward pass instead for kernels as
     wide as their unpadded input, such as 1x8 on 8 bins: a GEMM over each output's windows),
     "conv2d_bwd_data_windows" (their input gradient where the windows do not overlap),
+    "conv2d_bwd_weight_sparse" (the weight gradient instead for 3x3 stride-1 convolutions without
+    dilation with at least 8 input channels whose grad_y is at least half zeros, as a max-pool's
+    backward pass leaves it: only the nonzero values' products),
     "max_pool1d_fwd",
     "max_pool2d_fwd" and their "_bwd" (the gather for windows that do not overlap, given the window arguments; otherwise one
     scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math

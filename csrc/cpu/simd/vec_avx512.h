@@ -155,6 +155,8 @@ struct Avx512 {
   static inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
     transpose8_avx(src, src_stride, dst, dst_stride);
   }
+  // Bit l set where lane l is not +-0 (NaN included).
+  static inline uint32_t nonzero_lanes(Vec v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ); }
   static inline float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 

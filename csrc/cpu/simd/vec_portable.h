@@ -153,6 +153,12 @@ struct Portable {
       for (int j = 0; j < 8; ++j) dst[i * dst_stride + j] = src[j * src_stride + i];
     }
   }
+  // Bit l set where lane l is not +-0 (NaN included).
+  static inline uint32_t nonzero_lanes(Vec v) {
+    uint32_t bits = 0;
+    for (int i = 0; i < kWidth; ++i) bits |= static_cast<uint32_t>(v[i] != 0.0f) << i;
+    return bits;
+  }
   static inline float sum(Vec v) {
     float s = 0.0f;
     for (int i = 0; i < kWidth; ++i) s += v[i];

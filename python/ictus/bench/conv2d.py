@@ -35,11 +35,11 @@ def flop(shape: Conv2dShape, direction: str) -> int:
     return (3 if shape.input_grad else 2) * shape.fwd_flop
 
 
-def kernel_ops(shape: Conv2dShape, direction: str) -> tuple[str, ...]:
-    """The ictus ops (for ictus.kernel_name) that a direction runs on shape."""
-    winograd = _core.conv2d_runs_winograd((shape.n, shape.c_in, shape.h, shape.w),
-                                          (shape.c_out, shape.c_in, shape.kh, shape.kw), 1, shape.padding, 1,
-                                          ictus.cpu_isa())
+def kernel_ops(shape: Conv2dShape, direction: str, pooled_grad: bool = False) -> tuple[str, ...]:
+    """The ictus ops (for ictus.kernel_name) that a direction runs on shape; `pooled_grad`: its
+    grad_y comes from a max-pool's backward pass, mostly zeros (the sparse weight gradient)."""
+    x_shape, w_shape = (shape.n, shape.c_in, shape.h, shape.w), (shape.c_out, shape.c_in, shape.kh, shape.kw)
+    winograd = _core.conv2d_runs_winograd(x_shape, w_shape, 1, shape.padding, 1, ictus.cpu_isa())
     # A kernel as wide as its unpadded input (1x8 on 8 bins) takes the windows feed (conv.cpp's
     # windows_feed); padding "same" pads the width too.
     windows = shape.kw == shape.w and shape.h > 1 and shape.padding == "valid"
@@ -48,7 +48,10 @@ def kernel_ops(shape: Conv2dShape, direction: str) -> tuple[str, ...]:
         return fwd
     # Its input gradient too where the windows do not overlap (one kernel row at stride 1).
     bwd_data = fwd if winograd else ("conv2d_bwd_data_windows",) if windows and shape.kh == 1 else ("conv2d_bwd_data",)
-    return fwd + (bwd_data if shape.input_grad else ()) + ("conv2d_bwd_weight",)
+    sparse = pooled_grad and _core.conv2d_sparse_weight_grad_applies(x_shape, w_shape, 1, shape.padding, 1,
+                                                                     ictus.cpu_isa())
+    bwd_weight = ("conv2d_bwd_weight_sparse",) if sparse else ("conv2d_bwd_weight",)
+    return fwd + (bwd_data if shape.input_grad else ()) + bwd_weight
 
 
 def kernel_names(ops: Sequence[str]) -> str:

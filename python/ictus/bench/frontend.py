@@ -47,9 +47,11 @@ def _pair(kernel: tuple[int, ...]) -> tuple[int, int]:
 def _ictus_kernels(shape: FrontEndShape, direction: str) -> str:
     """The kernels the chain runs, each once, in layer order (a conv may run Winograd)."""
     ops: list[str] = []
-    for layer in shape.layers():
+    layers = shape.layers()
+    for i, layer in enumerate(layers):
         if isinstance(layer, Conv2dShape):
-            ops.extend(conv2d.kernel_ops(layer, direction))
+            pooled = i + 1 < len(layers) and isinstance(layers[i + 1], PoolShape)
+            ops.extend(conv2d.kernel_ops(layer, direction, pooled_grad=pooled))
         else:
             ops.extend(("max_pool2d_fwd",) if direction == "fwd" else ("max_pool2d_fwd", "max_pool2d_bwd"))
     return conv2d.kernel_names(ops)

@@ -1,0 +1,98 @@
+// Sparse weight-gradient driver (conv_sparse_grad.h): the work items and the sum of their sums.
+#include "cpu/conv/conv_sparse_grad.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "common/scratch.h"
+#include "common/thread_pool.h"
+
+namespace ictus::cpu {
+namespace {
+
+struct SparseKernels {
+  SparseWeightGradKernel wgrad;
+  int64_t width;
+};
+
+const SparseKernels* sparse_kernels(Isa isa) {
+  static const SparseKernels portable{conv_sparse_wgrad_portable, 16};
+#if defined(ICTUS_X86)
+  static const SparseKernels avx2{conv_sparse_wgrad_avx2, 8};
+  static const SparseKernels avx512{conv_sparse_wgrad_avx512, 16};
+  if (isa == Isa::kAvx2) return &avx2;
+  if (isa == Isa::kAvx512) return &avx512;
+#endif
+  if (isa == Isa::kPortable) return &portable;
+  return nullptr;
+}
+
+SparseGrad sparse_problem(const SparseKernels& k, const ConvShape& s, const float* grad_y) {
+  SparseGrad p{};
+  p.grad_y = grad_y;
+  p.batch = s.batch;
+  p.in_channels = s.in_channels;
+  p.in_h = s.in_h;
+  p.in_w = s.in_w;
+  p.pad_top = s.pad_top;
+  p.pad_left = s.pad_left;
+  p.out_channels = s.out_channels;
+  p.out_h = s.out_h;
+  p.out_w = s.out_w;
+  p.lanes = ceil_div(s.in_channels, k.width) * k.width;
+  return p;
+}
+
+constexpr int64_t kTaps = 9;
+
+}  // namespace
+
+bool sparse_grad_applies(Isa isa, const ConvShape& s) {
+  return sparse_kernels(isa) != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1 && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
+         s.pad_right <= 2 && s.in_channels >= 8 && s.out_h > 0 && s.out_w > 0;
+}
+
+bool grad_mostly_zero(const ConvShape& s, const float* grad_y) {
+  constexpr int64_t kSampleRows = 64;
+  const int64_t rows = s.batch * s.out_channels * s.out_h, step = std::max<int64_t>(1, rows / kSampleRows);
+  int64_t zeros = 0, seen = 0;
+  for (int64_t r = 0; r < rows; r += step) {
+    for (int64_t w = 0; w < s.out_w; ++w) zeros += grad_y[r * s.out_w + w] == 0.0f;
+    seen += s.out_w;
+  }
+  return 2 * zeros >= seen;
+}
+
+bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const float* x, float* grad_weight) {
+  const SparseKernels* k = sparse_kernels(isa);
+  SparseGrad p = sparse_problem(*k, s, grad_y);
+  p.x = x;
+  p.chunks = ceil_div(s.out_h, kSparseGradRows);
+  const int64_t items = s.batch * p.chunks, item_floats = s.out_channels * kTaps * p.lanes;
+  float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_floats));
+  std::atomic<bool> finite{true};
+  ThreadPool::instance().parallel_for(items, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end && finite.load(std::memory_order_relaxed); ++item) {
+      if (!k->wgrad(p, item, sums + item * item_floats)) finite.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!finite.load()) return false;
+  std::vector<double> total(static_cast<size_t>(item_floats), 0.0);
+  for (int64_t item = 0; item < items; ++item) {
+    const float* part = sums + item * item_floats;
+    for (int64_t i = 0; i < item_floats; ++i) total[i] += part[i];
+  }
+  for (int64_t o = 0; o < s.out_channels; ++o) {
+    for (int64_t c = 0; c < s.in_channels; ++c) {
+      for (int64_t t = 0; t < kTaps; ++t) {
+        grad_weight[(o * s.in_channels + c) * kTaps + t] = static_cast<float>(total[(o * kTaps + t) * p.lanes + c]);
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace ictus::cpu

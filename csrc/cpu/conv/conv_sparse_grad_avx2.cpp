@@ -1,0 +1,9 @@
+// Sparse weight-gradient kernel, AVX2: 8 channels per vector. See conv_sparse_grad_simd.h.
+#include "cpu/simd/vec_avx2.h"
+#include "cpu/conv/conv_sparse_grad_simd.h"
+
+namespace ictus::cpu {
+
+bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, float* sums) { return conv_sparse_wgrad_simd<Avx2>(p, item, sums); }
+
+}  // namespace ictus::cpu

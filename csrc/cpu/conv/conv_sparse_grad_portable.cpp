@@ -1,0 +1,9 @@
+// Sparse weight-gradient kernel, portable vector C++: 16 channels per vector. See conv_sparse_grad_simd.h.
+#include "cpu/simd/vec_portable.h"
+#include "cpu/conv/conv_sparse_grad_simd.h"
+
+namespace ictus::cpu {
+
+bool conv_sparse_wgrad_portable(const SparseGrad& p, int64_t item, float* sums) { return conv_sparse_wgrad_simd<Portable>(p, item, sums); }
+
+}  // namespace ictus::cpu
