@@ -21,8 +21,16 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import caps_address_space
-from conv2d_cases import (ALL_CASES, SPARSE_CASES, SPARSE_DENSE_CASES, WINOGRAD_CASES, Case, by_name, params,
-                          runs_winograd)
+from conv2d_cases import (
+    ALL_CASES,
+    SPARSE_CASES,
+    SPARSE_DENSE_CASES,
+    WINOGRAD_CASES,
+    Case,
+    by_name,
+    params,
+    runs_winograd,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
