@@ -240,22 +240,30 @@ def runs_winograd(case: Case, isa: str) -> bool:
 WINOGRAD_CASES = [c for c in CASES if c.name.startswith("wino_")]
 
 # The weight gradient from a grad_y that a max-pool's backward pass left mostly zero (3x3, stride 1,
-# >= 8 input channels: csrc/cpu/conv/conv_sparse_grad.h), drawn by test_conv2d's sparse tests: the
-# front end's 16 -> 16 (37 output rows: a work item of 32 and one of 5), padding 2 and batch items
-# whose 72 rows end in a short item, 13 and 33 channels (a vector and a part, three vectors), 70
-# output columns (two 64-position segments), one output column or row, 20 channels (the beat TCN's).
+# outputs >= 8 wide, 12..32 input channels (8 on AVX2), <= 64 output channels:
+# csrc/cpu/conv/conv_sparse_grad.h), drawn by test_conv2d's sparse tests: the front end's 16 -> 16
+# (37 output rows: chunks of 32 and 5), padding 2 and batch items whose 72 rows end in a short
+# chunk, 13 and 31 channels (a vector and a part; two vectors), 70 output columns (two 64-position
+# segments), 8 output columns, one output row, 20 channels (the beat TCN's), more chunks of 32 rows
+# than work items.
 SPARSE_CASES = [
     by_name_in(CASES, "bt_conv2"),
     C("sparse_pad2_batch", 2, 13, 7, 3, 3, 70, 11, padding=2),
     C("sparse_wide_20", 1, 20, 16, 3, 3, 9, 70, padding=1),
-    C("sparse_one_col", 1, 8, 5, 3, 3, 40, 1, padding=(0, 1)),
-    C("sparse_one_row", 3, 9, 4, 3, 3, 3, 17, padding="valid"),
-    C("sparse_same_33", 1, 33, 9, 3, 3, 33, 33, padding="same", bias=False),
+    C("sparse_eight_cols", 1, 12, 5, 3, 3, 40, 8, padding=(0, 1)),
+    C("sparse_one_row", 3, 14, 4, 3, 3, 3, 17, padding="valid"),
+    C("sparse_same_31", 1, 31, 9, 3, 3, 33, 33, padding="same", bias=False),
     C("sparse_pad_1x2", 2, 16, 16, 3, 3, 12, 24, padding=(1, 2)),
+    C("sparse_many_chunks", 2, 12, 8, 3, 3, 290, 10, padding=1),  # 20 chunks of rows in 16 work items
 ]
-# 3x3 stride-1 shapes that keep the dense kernel: too few input channels, a dilation, a stride.
+# 3x3 stride-1 shapes that keep the dense kernel: 5 input channels, 33, 65 output channels, outputs
+# 7 wide (the beat TCN's 20 -> 20 on 5 bins: 3), a dilation, a stride.
 SPARSE_DENSE_CASES = [
-    C("sparse_7_channels", 1, 7, 16, 3, 3, 20, 26, padding="valid"),
+    C("sparse_5_channels", 1, 5, 16, 3, 3, 20, 26, padding="valid"),
+    C("sparse_33_channels", 1, 33, 8, 3, 3, 12, 20, padding="valid"),
+    C("sparse_65_out", 1, 16, 65, 3, 3, 10, 20, padding="valid"),
+    C("sparse_7_wide", 2, 16, 16, 3, 3, 20, 9, padding="valid"),
+    C("sparse_beat_tcn", 1, 20, 20, 3, 3, 30, 5, padding="valid"),
     C("sparse_dilated", 1, 16, 16, 3, 3, 20, 26, padding="same", dilation=2),
     C("sparse_strided", 1, 16, 16, 3, 3, 20, 26, padding=1, stride=(1, 2)),
 ]

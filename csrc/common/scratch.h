@@ -21,7 +21,7 @@ enum class ScratchSlot : int {
   kWinogradWeights,   // a Winograd convolution's transformed weights,
   kWinogradTiles,     // input patches
   kWinogradProducts,  // and GEMM products
-  kSparseGradRows,    // per worker thread: a sparse weight-gradient item's channel-last rows of x,
+  kSparseGradRows,    // per worker thread: a sparse weight-gradient chunk's channel-last rows of x,
   kSparseGradSums,    // and the items' sums
   kCount
 };

@@ -1,4 +1,5 @@
-// Sparse weight-gradient driver (conv_sparse_grad.h): the work items and the sum of their sums.
+// Sparse weight-gradient driver (conv_sparse_grad.h): the work items (runs of chunks) and the sum of
+// their sums.
 #include "cpu/conv/conv_sparse_grad.h"
 
 #include <algorithm>
@@ -50,9 +51,11 @@ constexpr int64_t kTaps = 9;
 }  // namespace
 
 bool sparse_grad_applies(Isa isa, const ConvShape& s) {
-  return sparse_kernels(isa) != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
+  const SparseKernels* k = sparse_kernels(isa);
+  return k != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
          s.dilation_h == 1 && s.dilation_w == 1 && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
-         s.pad_right <= 2 && s.in_channels >= 8 && s.out_h > 0 && s.out_w > 0;
+         s.pad_right <= 2 && s.out_h > 0 && s.out_w >= kSparseMinWidth && 4 * s.in_channels >= 3 * k->width &&
+         s.in_channels <= kSparseMaxInChannels && s.out_channels <= kSparseMaxOutChannels;
 }
 
 bool grad_mostly_zero(const ConvShape& s, const float* grad_y) {
@@ -71,12 +74,16 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
   SparseGrad p = sparse_problem(*k, s, grad_y);
   p.x = x;
   p.chunks = ceil_div(s.out_h, kSparseGradRows);
-  const int64_t items = s.batch * p.chunks, item_floats = s.out_channels * kTaps * p.lanes;
+  const int64_t chunks = s.batch * p.chunks, items = std::min(chunks, kSparseGradItems);
+  const int64_t item_floats = s.out_channels * kTaps * p.lanes;
   float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_floats));
   std::atomic<bool> finite{true};
   ThreadPool::instance().parallel_for(items, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end && finite.load(std::memory_order_relaxed); ++item) {
-      if (!k->wgrad(p, item, sums + item * item_floats)) finite.store(false, std::memory_order_relaxed);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t first = item * chunks / items, last = (item + 1) * chunks / items;
+      for (int64_t chunk = first; chunk < last && finite.load(std::memory_order_relaxed); ++chunk) {
+        if (!k->wgrad(p, chunk, chunk == first, sums + item * item_floats)) finite.store(false, std::memory_order_relaxed);
+      }
     }
   });
   if (!finite.load()) return false;

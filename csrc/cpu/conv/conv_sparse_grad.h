@@ -20,10 +20,12 @@
 
 namespace ictus::cpu {
 
-// Rows of grad_y per work item: the item's channel-last rows of x (34 x (W + 2) x lanes floats:
-// 61 KiB for 16 channels on the front end's 26 bins) stay in L2, and items re-read 2 halo rows per
-// 32.
+// Rows of grad_y per chunk: a chunk's channel-last rows of x (34 x (W + 2) x lanes floats: 61 KiB
+// for 16 channels on the front end's 26 bins) stay in L2, and chunks re-read 2 halo rows per 32.
+// Work items are runs of consecutive chunks, at most kSparseGradItems whatever the thread count,
+// each summing into its own sums.
 inline constexpr int64_t kSparseGradRows = 32;
+inline constexpr int64_t kSparseGradItems = 16;
 
 struct SparseGrad {
   const float* grad_y;  // (batch, out_channels, out_h, out_w)
@@ -31,19 +33,29 @@ struct SparseGrad {
   int64_t batch, in_channels, in_h, in_w, pad_top, pad_left;
   int64_t out_channels, out_h, out_w;
   int64_t lanes;   // in_channels rounded up to the vector width
-  int64_t chunks;  // work items per batch item: its grad_y rows in kSparseGradRows
+  int64_t chunks;  // per batch item: its grad_y rows in kSparseGradRows
 };
 
-// Per ISA: the weight gradient of work item `item` (batch item item / chunks, its chunk of grad_y
-// rows) into sums[o][tap][lanes] (written, not added to); false when the x rows it reads hold inf
-// or NaN (sums then undefined).
-using SparseWeightGradKernel = bool (*)(const SparseGrad&, int64_t item, float* sums);
-bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, float* sums);
-bool conv_sparse_wgrad_avx512(const SparseGrad& p, int64_t item, float* sums);
-bool conv_sparse_wgrad_portable(const SparseGrad& p, int64_t item, float* sums);
+// Per ISA: the weight gradient of chunk `chunk` (batch item chunk / chunks, its grad_y rows) added
+// to sums[o][tap][lanes] (written, with `first`); false when the x rows it reads hold inf or NaN
+// (sums then undefined).
+using SparseWeightGradKernel = bool (*)(const SparseGrad&, int64_t chunk, bool first, float* sums);
+bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t chunk, bool first, float* sums);
+bool conv_sparse_wgrad_avx512(const SparseGrad& p, int64_t chunk, bool first, float* sums);
+bool conv_sparse_wgrad_portable(const SparseGrad& p, int64_t chunk, bool first, float* sums);
 
-// Whether shape s (the forward convolution) can take this kernel under isa: 3x3, stride 1, no
-// dilation, padding up to 2, at least 8 input channels (fewer leave the channel lanes empty).
+// Where it beats the dense kernel (Zen 4 guest, 1 thread, grad_y from a (1, 3) pool, AVX-512 /
+// AVX2): 16->16 on 3000x26 1.42x / 1.05x, 12->12 on 1000x26 1.11x / 1.17x, 32->32 on 500x64
+// 1.72x / 1.25x, 20->20 on 1000x18 1.38x; 8->16 on 1000x40 0.84x / 1.53x (AVX-512's vectors half
+// empty); rows of 3 outputs (20->20 on 1000x5, the beat TCN's last front-end layer) 0.73x / 0.56x,
+// a scan and a channel-last copy per 3 values; 64->64 on 200x64 1.24x / 0.90x. Hence: outputs at
+// least 8 wide, input channels filling 3/4 of a vector, up to 32 in and 64 out.
+inline constexpr int64_t kSparseMinWidth = 8;
+inline constexpr int64_t kSparseMaxInChannels = 32;
+inline constexpr int64_t kSparseMaxOutChannels = 64;
+
+// Whether shape s (the forward convolution) takes this kernel under isa: 3x3, stride 1, no
+// dilation, padding up to 2, and the bounds above.
 bool sparse_grad_applies(Isa isa, const ConvShape& s);
 // Whether grad_y is mostly zeros, judged from a fixed sample of its rows: at least half of them.
 bool grad_mostly_zero(const ConvShape& s, const float* grad_y);

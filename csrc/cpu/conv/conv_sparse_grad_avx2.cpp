@@ -4,6 +4,8 @@
 
 namespace ictus::cpu {
 
-bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, float* sums) { return conv_sparse_wgrad_simd<Avx2>(p, item, sums); }
+bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, bool first, float* sums) {
+  return conv_sparse_wgrad_simd<Avx2>(p, item, first, sums);
+}
 
 }  // namespace ictus::cpu

@@ -1,5 +1,5 @@
 // The sparse weight-gradient kernel (conv_sparse_grad.h), written once against the SIMD vocabulary
-// S and instantiated by conv_sparse_grad_<isa>.cpp. A work item copies its rows of x channel-last,
+// S and instantiated by conv_sparse_grad_<isa>.cpp. A chunk copies its rows of x channel-last,
 // then per output channel walks its grad_y rows, finds the nonzero positions (S::nonzero_lanes, up
 // to 64 at a time) and runs the 9 taps of each on the lanes / W channel vectors: 9 loads and 9 FMAs
 // into sums in registers.
@@ -59,10 +59,10 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
 }
 
 template <class S>
-bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t item, float* sums) {
+bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, float* sums) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
-  const int64_t n = item / p.chunks, h_begin = (item % p.chunks) * kSparseGradRows;
+  const int64_t n = chunk / p.chunks, h_begin = (chunk % p.chunks) * kSparseGradRows;
   const int64_t h_end = std::min(p.out_h, h_begin + kSparseGradRows);
   const int64_t lanes = p.lanes, width = p.out_w + 2;  // output column w, tap j reads column w + j
   float* rows = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>((h_end - h_begin + 2) * width * lanes));
@@ -71,7 +71,7 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t item, float* sums) {
   for (int64_t o = 0; o < p.out_channels; ++o) {
     for (int64_t v = 0; v < lanes; v += W) {
       Vec acc[kSparseTaps];
-      for (int t = 0; t < kSparseTaps; ++t) acc[t] = S::zero();
+      for (int t = 0; t < kSparseTaps; ++t) acc[t] = first ? S::zero() : S::load(sums + (o * kSparseTaps + t) * lanes + v);
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* src = rows + (h - h_begin) * width * lanes + v;  // tap row i: i * width * lanes on
         const float* gy = p.grad_y + ((n * p.out_channels + o) * p.out_h + h) * p.out_w;
