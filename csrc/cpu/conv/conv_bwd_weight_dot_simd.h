@@ -16,6 +16,7 @@
 // deterministic.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/scratch.h"
@@ -47,22 +48,45 @@ void wgrad_dot_block(const CorrelateWeightGrad& p, int64_t o0, int64_t q0, int64
     taps[q] = src.taps[pair / src.channels];
     channel[q] = src_n + (pair % src.channels) * src.channel_stride + taps[q].phase * src.phase_stride + taps[q].offset;
   }
+  // Per pair, the positions [lo, hi) that read real values in a row whose taps all read source
+  // rows, and the rows [inner_begin, inner_end) that are such: worked out once, not per row (the
+  // per-row version cost the 1->16 3x3 layer on 3002x81 as much as a third of its FMAs).
+  int64_t inner_lo[Q], inner_hi[Q], inner_lo_max = 0, inner_hi_min = L, inner_begin = h_begin, inner_end = h_end;
+  for (int q = 0; q < Q; ++q) {
+    const CorrelateTap& tap = taps[q];
+    inner_lo[q] = tap.offset < 0 ? -tap.offset : 0;
+    inner_hi[q] = std::min(L, src.phase_length[tap.phase] - tap.offset);
+    inner_lo_max = std::max(inner_lo_max, inner_lo[q]);
+    inner_hi_min = std::min(inner_hi_min, inner_hi[q]);
+    // 0 <= h * row_step + row_offset < rows
+    inner_begin = std::max(inner_begin, ceil_div(-tap.row_offset, p.row_step));
+    inner_end = std::min(inner_end, floor_div(src.rows - 1 - tap.row_offset, p.row_step) + 1);
+  }
   for (int64_t h = h_begin; h < h_end; ++h) {
     const float* gy[O];
     for (int o = 0; o < O; ++o) gy[o] = p.grad_out + n * p.grad_out_batch_stride + (o0 + o) * p.grad_out_channel_stride + h * L;
     // Per pair: the source under position 0 and the positions [lo, hi) that read real values.
     const float* xs[Q];
-    int64_t lo[Q], hi[Q], lo_max = 0, hi_min = L;
-    for (int q = 0; q < Q; ++q) {
-      const CorrelateTap& tap = taps[q];
-      const int64_t r = h * p.row_step + tap.row_offset;
-      const bool row_ok = r >= 0 && r < src.rows;
-      lo[q] = row_ok ? (tap.offset < 0 ? -tap.offset : 0) : L;
-      hi[q] = row_ok ? src.phase_length[tap.phase] - tap.offset : 0;
-      if (hi[q] > L) hi[q] = L;
-      xs[q] = channel[q] + (row_ok ? r : 0) * src.row_stride;
-      if (lo[q] > lo_max) lo_max = lo[q];
-      if (hi[q] < hi_min) hi_min = hi[q];
+    int64_t edge_lo[Q], edge_hi[Q], lo_max = inner_lo_max, hi_min = inner_hi_min;
+    const int64_t* lo = inner_lo;
+    const int64_t* hi = inner_hi;
+    if (h >= inner_begin && h < inner_end) {
+      for (int q = 0; q < Q; ++q) xs[q] = channel[q] + (h * p.row_step + taps[q].row_offset) * src.row_stride;
+    } else {
+      lo_max = 0;
+      hi_min = L;
+      for (int q = 0; q < Q; ++q) {
+        const CorrelateTap& tap = taps[q];
+        const int64_t r = h * p.row_step + tap.row_offset;
+        const bool row_ok = r >= 0 && r < src.rows;
+        edge_lo[q] = row_ok ? inner_lo[q] : L;
+        edge_hi[q] = row_ok ? inner_hi[q] : 0;
+        xs[q] = channel[q] + (row_ok ? r : 0) * src.row_stride;
+        lo_max = std::max(lo_max, edge_lo[q]);
+        hi_min = std::min(hi_min, edge_hi[q]);
+      }
+      lo = edge_lo;
+      hi = edge_hi;
     }
     // The source vectors stream through one register each (O x Q accumulators + O of grad_y + 1).
     for (int64_t t = 0; t < L; t += W) {
