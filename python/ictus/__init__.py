@@ -98,7 +98,7 @@ def kernel_name(op: str) -> str:
     "conv2d_bwd_data_windows" (their input gradient where the windows do not overlap),
     "conv2d_bwd_weight_sparse" (the weight gradient instead for 3x3 stride-1 convolutions without
     dilation whose grad_y is at least half zeros, as a max-pool's backward pass leaves it, with
-    outputs at least 8 wide, 12-32 input channels (8-32 on AVX2) and up to 64 output channels:
+    outputs at least 8 wide, 12-32 input channels (6-32 on AVX2) and up to 64 output channels:
     only the nonzero values' products),
     "max_pool1d_fwd",
     "max_pool2d_fwd" and their "_bwd" (the gather for windows that do not overlap, given the window arguments; otherwise one

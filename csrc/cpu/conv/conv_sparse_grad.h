@@ -3,11 +3,12 @@
 // at each window's maximum: 2 of 3 values zero after a (1, 3) pool, 3 of 4 after (2, 2). The dense
 // kernel multiplies every zero; this one visits only the nonzero values g = grad_y[n][o][h][w]:
 //   grad_weight[o][c][i][j] += g * x[n][c][h + i - pad_top][w + j - pad_left],
-// vectorised over input channels, which therefore run channel-last: a work item copies the rows of
-// x it reads into channel-last rows, and checks them for inf and NaN, whose products with the
-// skipped zeros would be NaN (the dense kernel then runs). An inf or NaN in grad_y is nonzero: all
-// its products are computed, padding included, as in the dense sums. Sums run in a fixed order per
-// work item, and the items' sums are added in item order: the same bits for any thread count.
+// vectorised over input channels, which therefore run channel-last: each chunk of grad_y rows
+// copies the rows of x it reads into channel-last rows, and checks them for inf and NaN, whose
+// products with the skipped zeros would be NaN (the dense kernel then runs). An inf or NaN in
+// grad_y is nonzero: all its products are computed, padding included, as in the dense sums. Sums
+// run in a fixed order per work item, and the items' sums are added in item order: the same bits
+// for any thread count.
 // The input gradient stays dense: its sparse form adds 9 vectors into grad_x per nonzero value (9
 // loads and 9 stores), and on the Zen 4 guest it ran no faster than Winograd (3.7 vs 3.6 ms on the
 // front end's 16->16 layer).
