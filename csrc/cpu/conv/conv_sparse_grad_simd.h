@@ -42,7 +42,6 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
   for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.in_h, r_end); ++r) {
     const float* src = p.x + n * p.in_channels * plane + r * p.in_w;
     float* row = dst + ((r - r_begin) * width + p.pad_left) * lanes;
-    for (int64_t c = 0; c < p.in_channels; ++c) finite = all_finite(src + c * plane, p.in_w) && finite;
     for (int64_t c0 = 0; c0 < p.in_channels; c0 += 8) {
       for (int64_t col0 = 0; col0 < p.in_w; col0 += 8) {
         if (c0 + 8 <= p.in_channels && col0 + 8 <= p.in_w) {
@@ -54,6 +53,8 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
         }
       }
     }
+    // Checked channel-last, padding included: one contiguous span per row instead of one per channel.
+    finite = all_finite(dst + (r - r_begin) * width * lanes, width * lanes) && finite;
   }
   return finite;
 }
