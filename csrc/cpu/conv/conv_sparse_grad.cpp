@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
-#include <vector>
 
 #include "common/scratch.h"
 #include "common/thread_pool.h"
@@ -30,24 +28,6 @@ const SparseKernels* sparse_kernels(Isa isa) {
   return nullptr;
 }
 
-SparseGrad sparse_problem(const SparseKernels& k, const ConvShape& s, const float* grad_y) {
-  SparseGrad p{};
-  p.grad_y = grad_y;
-  p.batch = s.batch;
-  p.in_channels = s.in_channels;
-  p.in_h = s.in_h;
-  p.in_w = s.in_w;
-  p.pad_top = s.pad_top;
-  p.pad_left = s.pad_left;
-  p.out_channels = s.out_channels;
-  p.out_h = s.out_h;
-  p.out_w = s.out_w;
-  p.lanes = ceil_div(s.in_channels, k.width) * k.width;
-  return p;
-}
-
-constexpr int64_t kTaps = 9;
-
 }  // namespace
 
 bool sparse_grad_applies(Isa isa, const ConvShape& s) {
@@ -71,11 +51,9 @@ bool grad_mostly_zero(const ConvShape& s, const float* grad_y) {
 
 bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const float* x, float* grad_weight) {
   const SparseKernels* k = sparse_kernels(isa);
-  SparseGrad p = sparse_problem(*k, s, grad_y);
-  p.x = x;
-  p.chunks = ceil_div(s.out_h, kSparseGradRows);
+  const SparseGrad p{s, grad_y, x, ceil_div(s.in_channels, k->width) * k->width, ceil_div(s.out_h, kSparseGradRows)};
   const int64_t chunks = s.batch * p.chunks, items = std::min(chunks, kSparseGradItems);
-  const int64_t item_floats = s.out_channels * kTaps * p.lanes;
+  const int64_t item_floats = s.out_channels * kSparseGradTaps * p.lanes;
   float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_floats));
   std::atomic<bool> finite{true};
   ThreadPool::instance().parallel_for(items, [&](int64_t begin, int64_t end) {
@@ -87,15 +65,13 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
     }
   });
   if (!finite.load()) return false;
-  std::vector<double> total(static_cast<size_t>(item_floats), 0.0);
-  for (int64_t item = 0; item < items; ++item) {
-    const float* part = sums + item * item_floats;
-    for (int64_t i = 0; i < item_floats; ++i) total[i] += part[i];
-  }
+  // The items' sums added in item order, in double.
   for (int64_t o = 0; o < s.out_channels; ++o) {
     for (int64_t c = 0; c < s.in_channels; ++c) {
-      for (int64_t t = 0; t < kTaps; ++t) {
-        grad_weight[(o * s.in_channels + c) * kTaps + t] = static_cast<float>(total[(o * kTaps + t) * p.lanes + c]);
+      for (int64_t t = 0; t < kSparseGradTaps; ++t) {
+        double total = 0.0;
+        for (int64_t item = 0; item < items; ++item) total += sums[item * item_floats + (o * kSparseGradTaps + t) * p.lanes + c];
+        grad_weight[(o * s.in_channels + c) * kSparseGradTaps + t] = static_cast<float>(total);
       }
     }
   }

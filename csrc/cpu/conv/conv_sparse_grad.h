@@ -27,14 +27,14 @@ namespace ictus::cpu {
 // each summing into its own sums.
 inline constexpr int64_t kSparseGradRows = 32;
 inline constexpr int64_t kSparseGradItems = 16;
+inline constexpr int kSparseGradTaps = 9;  // 3x3
 
 struct SparseGrad {
+  ConvShape s;          // the forward convolution
   const float* grad_y;  // (batch, out_channels, out_h, out_w)
   const float* x;       // (batch, in_channels, in_h, in_w)
-  int64_t batch, in_channels, in_h, in_w, pad_top, pad_left;
-  int64_t out_channels, out_h, out_w;
-  int64_t lanes;   // in_channels rounded up to the vector width
-  int64_t chunks;  // per batch item: its grad_y rows in kSparseGradRows
+  int64_t lanes;        // in_channels rounded up to the vector width
+  int64_t chunks;       // per batch item: its grad_y rows in kSparseGradRows
 };
 
 // Per ISA: the weight gradient of chunk `chunk` (batch item chunk / chunks, its grad_y rows) added

@@ -16,8 +16,6 @@
 namespace ictus::cpu {
 namespace {
 
-constexpr int kSparseTaps = 9;
-
 // Bit k set where value k of row[0, count) is nonzero (inf and NaN included), count <= 64.
 template <class S>
 inline uint64_t nonzero_positions(const float* row, int64_t count) {
@@ -36,20 +34,20 @@ inline uint64_t nonzero_positions(const float* row, int64_t count) {
 // and past in_channels. False when a row holds inf or NaN.
 template <class S>
 bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, int64_t r_end, int64_t width, float* dst) {
-  const int64_t lanes = p.lanes, plane = p.in_h * p.in_w;
+  const int64_t lanes = p.lanes, plane = p.s.in_h * p.s.in_w;
   std::memset(dst, 0, static_cast<size_t>((r_end - r_begin) * width * lanes) * sizeof(float));
   bool finite = true;
-  for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.in_h, r_end); ++r) {
-    const float* src = p.x + n * p.in_channels * plane + r * p.in_w;
-    float* row = dst + ((r - r_begin) * width + p.pad_left) * lanes;
-    for (int64_t c0 = 0; c0 < p.in_channels; c0 += 8) {
-      for (int64_t col0 = 0; col0 < p.in_w; col0 += 8) {
-        if (c0 + 8 <= p.in_channels && col0 + 8 <= p.in_w) {
+  for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.s.in_h, r_end); ++r) {
+    const float* src = p.x + n * p.s.in_channels * plane + r * p.s.in_w;
+    float* row = dst + ((r - r_begin) * width + p.s.pad_left) * lanes;
+    for (int64_t c0 = 0; c0 < p.s.in_channels; c0 += 8) {
+      for (int64_t col0 = 0; col0 < p.s.in_w; col0 += 8) {
+        if (c0 + 8 <= p.s.in_channels && col0 + 8 <= p.s.in_w) {
           S::transpose8(src + c0 * plane + col0, plane, row + col0 * lanes + c0, lanes);
           continue;
         }
-        for (int64_t c = c0; c < std::min(c0 + 8, p.in_channels); ++c) {
-          for (int64_t col = col0; col < std::min(col0 + 8, p.in_w); ++col) row[col * lanes + c] = src[c * plane + col];
+        for (int64_t c = c0; c < std::min(c0 + 8, p.s.in_channels); ++c) {
+          for (int64_t col = col0; col < std::min(col0 + 8, p.s.in_w); ++col) row[col * lanes + c] = src[c * plane + col];
         }
       }
     }
@@ -64,20 +62,20 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   const int64_t n = chunk / p.chunks, h_begin = (chunk % p.chunks) * kSparseGradRows;
-  const int64_t h_end = std::min(p.out_h, h_begin + kSparseGradRows);
-  const int64_t lanes = p.lanes, width = p.out_w + 2;  // output column w, tap j reads column w + j
+  const int64_t h_end = std::min(p.s.out_h, h_begin + kSparseGradRows);
+  const int64_t lanes = p.lanes, width = p.s.out_w + 2;  // output column w, tap j reads column w + j
   float* rows = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>((h_end - h_begin + 2) * width * lanes));
-  if (!gather_rows_channel_last<S>(p, n, h_begin - p.pad_top, h_end + 2 - p.pad_top, width, rows)) return false;
+  if (!gather_rows_channel_last<S>(p, n, h_begin - p.s.pad_top, h_end + 2 - p.s.pad_top, width, rows)) return false;
   // Output channels outer: each walks its rows of grad_y in one stream, its sums in registers.
-  for (int64_t o = 0; o < p.out_channels; ++o) {
+  for (int64_t o = 0; o < p.s.out_channels; ++o) {
     for (int64_t v = 0; v < lanes; v += W) {
-      Vec acc[kSparseTaps];
-      for (int t = 0; t < kSparseTaps; ++t) acc[t] = first ? S::zero() : S::load(sums + (o * kSparseTaps + t) * lanes + v);
+      Vec acc[kSparseGradTaps];
+      for (int t = 0; t < kSparseGradTaps; ++t) acc[t] = first ? S::zero() : S::load(sums + (o * kSparseGradTaps + t) * lanes + v);
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* src = rows + (h - h_begin) * width * lanes + v;  // tap row i: i * width * lanes on
-        const float* gy = p.grad_y + ((n * p.out_channels + o) * p.out_h + h) * p.out_w;
-        for (int64_t w0 = 0; w0 < p.out_w; w0 += 64) {
-          for (uint64_t bits = nonzero_positions<S>(gy + w0, std::min<int64_t>(64, p.out_w - w0)); bits != 0;
+        const float* gy = p.grad_y + ((n * p.s.out_channels + o) * p.s.out_h + h) * p.s.out_w;
+        for (int64_t w0 = 0; w0 < p.s.out_w; w0 += 64) {
+          for (uint64_t bits = nonzero_positions<S>(gy + w0, std::min<int64_t>(64, p.s.out_w - w0)); bits != 0;
                bits &= bits - 1) {
             const int64_t w = w0 + __builtin_ctzll(bits);
             const Vec g = S::broadcast(gy[w]);
@@ -88,7 +86,7 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
           }
         }
       }
-      for (int t = 0; t < kSparseTaps; ++t) S::store(sums + (o * kSparseTaps + t) * lanes + v, acc[t]);
+      for (int t = 0; t < kSparseGradTaps; ++t) S::store(sums + (o * kSparseGradTaps + t) * lanes + v, acc[t]);
     }
   }
   return true;
