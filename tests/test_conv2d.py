@@ -102,6 +102,16 @@ def reference_backward(case: Case, gy: Any, x: Any, w: Any) -> tuple[np.ndarray,
     return ref.conv2d_backward(gy, x, w, **case.geometry)
 
 
+def check_backward(case: Case, gy: Any, x: Any, w: Any, path: str, isa: str) -> None:
+    """All three gradients (grad_bias where the case has a bias) against the float64 reference."""
+    gx, gw, gb = backward(case, gy, x, w, path)
+    rgx, rgw, rgb = reference_backward(case, gy, x, w)
+    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
+    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
+    if case.bias:
+        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+
+
 # ------------------------------------------------------------------------------ the sweep
 
 
@@ -117,13 +127,7 @@ def test_forward(case: Case, isa: str, path: str, randn: Callable[..., np.ndarra
 @pytest.mark.parametrize("case", params(ALL_CASES))
 def test_backward(case: Case, isa: str, path: str, randn: Callable[..., np.ndarray]) -> None:
     x, w, _ = draw_case(case, randn)
-    gy = randn(*case.y_shape)
-    gx, gw, gb = backward(case, gy, x, w, path)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
-    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
-    if case.bias:
-        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+    check_backward(case, randn(*case.y_shape), x, w, path, isa)
 
 
 PARTIAL_CASES = [by_name(n) for n in ("bt_conv1", "k1x8", "primes_stride", "stride_2x3", "same_even_4x2_d",
@@ -272,13 +276,7 @@ def test_backward_from_pooled_grad(case: Case, pattern: str, isa: str, path: str
     """All three gradients from a mostly zero grad_y (the weights' through the sparse kernel on the
     SPARSE_CASES, the dense one on the others) against the float64 reference."""
     x, w, _ = draw_case(case, randn)
-    gy = pooled_grad(case, pattern, rng)
-    gx, gw, gb = backward(case, gy, x, w, path)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
-    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
-    if case.bias:
-        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+    check_backward(case, pooled_grad(case, pattern, rng), x, w, path, isa)
 
 
 @pytest.mark.parametrize("case", params(SPARSE_CASES + SPARSE_DENSE_CASES))
