@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "common/scratch.h"
 #include "common/thread_pool.h"
@@ -65,13 +66,18 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
     }
   });
   if (!finite.load()) return false;
-  // The items' sums added in item order, in double.
+  // The items' sums added in item order, in double, item by item (contiguous spans, vectorised: one
+  // weight at a time across the items cost 0.09 ms on the front end's 16->16 layer).
+  std::vector<double> total(static_cast<size_t>(item_floats), 0.0);
+  for (int64_t item = 0; item < items; ++item) {
+    const float* part = sums + item * item_floats;
+    for (int64_t i = 0; i < item_floats; ++i) total[i] += part[i];
+  }
   for (int64_t o = 0; o < s.out_channels; ++o) {
     for (int64_t c = 0; c < s.in_channels; ++c) {
       for (int64_t t = 0; t < kSparseGradTaps; ++t) {
-        double total = 0.0;
-        for (int64_t item = 0; item < items; ++item) total += sums[item * item_floats + (o * kSparseGradTaps + t) * p.lanes + c];
-        grad_weight[(o * s.in_channels + c) * kSparseGradTaps + t] = static_cast<float>(total);
+        grad_weight[(o * s.in_channels + c) * kSparseGradTaps + t] =
+            static_cast<float>(total[(o * kSparseGradTaps + t) * p.lanes + c]);
       }
     }
   }
