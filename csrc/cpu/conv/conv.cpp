@@ -453,7 +453,7 @@ void simd_backward_weight(const SimdKernels& k, const ConvShape& s, const float*
                           float* grad_weight, float* grad_bias) {
   const int64_t width = k.tiling.width;
   const int64_t taps = s.kernel_h * s.kernel_w;
-  const int64_t padded = (s.out_channels + width - 1) / width * width;
+  const int64_t padded = ceil_div(s.out_channels, width) * width;
   float* weight_t = scratch_floats(ScratchSlot::kWeightGradT, static_cast<size_t>(taps * s.in_channels * padded));
   CorrelateWeightGrad p{};
   p.src = src;
@@ -545,7 +545,7 @@ bool windows_feed(const ConvShape& shape, const ConvShape& s) {
 void run_windows_forward(const SimdKernels& k, const ConvShape& s, const float* x, const float* weight,
                          const float* bias, float* y) {
   const int64_t width = k.tiling.width, window = s.kernel_w;
-  const int64_t padded = (s.out_channels + width - 1) / width * width;
+  const int64_t padded = ceil_div(s.out_channels, width) * width;
   const int64_t rows = checked_mul(s.in_channels, window, "packed weights");
   float* packed =
       scratch_floats(ScratchSlot::kPackedWeight, static_cast<size_t>(checked_mul(rows + 1, padded, "packed weights")));
@@ -569,7 +569,7 @@ void run_windows_backward_data(const SimdKernels& k, const ConvShape& s, const f
                                float* grad_x) {
   const int64_t width = k.tiling.width, window = s.kernel_w;
   const int64_t r_count = checked_mul(s.in_channels, window, "packed weights");
-  const int64_t r_padded = (r_count + width - 1) / width * width;
+  const int64_t r_padded = ceil_div(r_count, width) * width;
   const int64_t block_width = k.tiling.window_grad_vectors * width;
   const int64_t blocks = (r_padded + block_width - 1) / block_width;
   float* packed = scratch_floats(
