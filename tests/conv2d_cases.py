@@ -255,7 +255,18 @@ SPARSE_CASES = [
     C("sparse_same_31", 1, 31, 9, 3, 3, 33, 33, padding="same", bias=False),
     C("sparse_pad_1x2", 2, 16, 16, 3, 3, 12, 24, padding=(1, 2)),
     C("sparse_many_chunks", 2, 12, 8, 3, 3, 290, 10, padding=1),  # 20 chunks of rows in 16 work items
+    # grad_x in 3 bands of rows per batch item (the last 14 rows), on AVX2 too (16 channels).
+    C("sparse_bands", 2, 16, 8, 3, 3, 270, 12, padding=(2, 1)),
+    C("sparse_40_out", 1, 16, 40, 3, 3, 12, 20, padding="valid"),  # the input gradient stays dense
 ]
+# The SIMD variants whose sparse input-gradient kernel takes each of the SPARSE_CASES: 16 lanes
+# (AVX-512, portable) take input channels in one vector from 12, AVX2's 8 lanes take several
+# filled more than 3/4 (20 of 24, not 12 of 16); none takes more than 32 output channels.
+ALL_SIMD = {"portable", "avx2", "avx512"}
+SPARSE_INPUT_ISAS = {"bt_conv2": ALL_SIMD, "sparse_pad2_batch": ALL_SIMD, "sparse_wide_20": {"avx2"},
+                     "sparse_eight_cols": {"portable", "avx512"}, "sparse_one_row": ALL_SIMD,
+                     "sparse_same_31": ALL_SIMD, "sparse_pad_1x2": ALL_SIMD,
+                     "sparse_many_chunks": {"portable", "avx512"}, "sparse_bands": ALL_SIMD, "sparse_40_out": set()}
 # 3x3 stride-1 shapes that keep the dense kernel: 5 input channels, 33, 65 output channels, outputs
 # 7 wide (the beat TCN's 20 -> 20 on 5 bins: 3), a dilation, a stride.
 SPARSE_DENSE_CASES = [

@@ -25,6 +25,7 @@ from conv2d_cases import (
     ALL_CASES,
     SPARSE_CASES,
     SPARSE_DENSE_CASES,
+    SPARSE_INPUT_ISAS,
     WINOGRAD_CASES,
     Case,
     by_name,
@@ -273,8 +274,9 @@ def pooled_grad(case: Case, pattern: str, rng: np.random.Generator) -> np.ndarra
 @pytest.mark.parametrize("case", params(SPARSE_CASES + SPARSE_DENSE_CASES))
 def test_backward_from_pooled_grad(case: Case, pattern: str, isa: str, path: str, rng: np.random.Generator,
                                    randn: Callable[..., np.ndarray]) -> None:
-    """All three gradients from a mostly zero grad_y (the weights' through the sparse kernel on the
-    SPARSE_CASES, the dense one on the others) against the float64 reference."""
+    """All three gradients from a mostly zero grad_y (the weights', and the inputs' where
+    SPARSE_INPUT_ISAS says, through the sparse kernels on the SPARSE_CASES, the dense ones on the
+    others) against the float64 reference."""
     x, w, _ = draw_case(case, randn)
     check_backward(case, pooled_grad(case, pattern, rng), x, w, path, isa)
 
@@ -293,6 +295,43 @@ def test_sparse_weight_grad_shapes(case: Case, isa: str) -> None:
     assert _core.conv2d_sparse_weight_grad_applies(eight, (16, 8, 3, 3), 1, 1, 1, isa) == (isa == "avx2")
     expected = "conv_bwd_weight_scalar" if isa == "scalar" else f"conv_sparse_wgrad_{isa}"
     assert ictus.kernel_name("conv2d_bwd_weight_sparse") == expected
+
+
+@pytest.mark.parametrize("case", params(SPARSE_CASES + SPARSE_DENSE_CASES))
+def test_sparse_input_grad_shapes(case: Case, isa: str) -> None:
+    """The input gradient takes the sparse kernel on the variants SPARSE_INPUT_ISAS lists, never on
+    the SPARSE_DENSE_CASES."""
+    from ictus import _core
+
+    applies = _core.conv2d_sparse_input_grad_applies(case.x_shape, case.w_shape, case.stride, case.padding,
+                                                     case.dilation, isa)
+    assert applies == (isa in SPARSE_INPUT_ISAS.get(case.name, set()))
+    expected = "conv_bwd_data_scalar" if isa == "scalar" else f"conv_sparse_igrad_{isa}"
+    assert ictus.kernel_name("conv2d_bwd_data_sparse") == expected
+
+
+@pytest.mark.parametrize("where", ["grad_y", "weight"])
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_sparse_input_grad_keeps_inf_and_nan(where: str, value: float, isa: str, rng: np.random.Generator,
+                                             randn: Callable[..., np.ndarray]) -> None:
+    """An inf or NaN in grad_y is nonzero: the sparse kernel computes all its products. One in the
+    weights times grad_y's zeros is NaN in the dense sums, so such weights take the scalar kernel.
+    Either way grad_x's inf and NaN sit where the reference's do."""
+    case = by_name("sparse_pad_1x2")
+    x, w, _ = draw_case(case, randn)
+    gy = pooled_grad(case, "pool", rng)
+    if where == "grad_y":
+        gy[1, 2, 5, 4] = value
+    else:
+        w[3, 7, 1, 2] = value
+    gx, _, _ = ictus.conv2d_backward(gy, x, w, **case.kwargs, out=(nan_array(case.x_shape), None, None))
+    with np.errstate(invalid="ignore"):  # the reference's own 0 * inf
+        want = reference_backward(case, gy, x, w)[0]
+    assert not np.isfinite(want).all(), "the planted value must reach the reference's gradient"
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(want), err_msg=f"NaN positions [{isa}]")
+    np.testing.assert_array_equal(np.isinf(gx), np.isinf(want), err_msg=f"inf positions [{isa}]")
+    finite = np.isfinite(want)
+    ref.assert_close(gx[finite], want[finite], RTOL, f"finite values [{isa}]")
 
 
 @pytest.mark.parametrize("where", ["x_under_zeros", "x_anywhere", "grad_y"])
@@ -323,20 +362,21 @@ def test_sparse_weight_grad_keeps_inf_and_nan(where: str, value: float, isa: str
     ref.assert_close(gw[finite], want[finite], RTOL, f"finite values [{isa}]")
 
 
-@pytest.mark.parametrize("case", params([SPARSE_CASES[0], SPARSE_CASES[1], SPARSE_CASES[-1]]))
-def test_sparse_weight_grad_bitwise_deterministic(case: Case, isa: str, restore_num_threads: int,
-                                                  rng: np.random.Generator,
-                                                  randn: Callable[..., np.ndarray]) -> None:
-    """Same bits for 1 and 2 threads and repeated calls (the work items' sums add up in item order,
-    and the items do not depend on the thread count)."""
+@pytest.mark.parametrize("case", params([by_name(n) for n in ("bt_conv2", "sparse_pad2_batch", "sparse_many_chunks",
+                                                               "sparse_bands")]))
+def test_sparse_grads_bitwise_deterministic(case: Case, isa: str, restore_num_threads: int, rng: np.random.Generator,
+                                            randn: Callable[..., np.ndarray]) -> None:
+    """Same bits for 1 and 2 threads and repeated calls: the weight gradient's work items add up
+    in item order and do not depend on the thread count; each row of grad_x is one band's, summed
+    in a fixed order."""
     x, w, _ = draw_case(case, randn)
     gy = pooled_grad(case, "pool", rng)
     results = []
     for n in (1, 2, 1, 2):
         ictus.set_num_threads(n)
-        results.append(ictus.conv2d_backward(gy, x, w, **case.kwargs, input_grad=False)[1])
-    for other in results[1:]:
-        assert np.array_equal(results[0], other)
+        results.append(ictus.conv2d_backward(gy, x, w, **case.kwargs)[:2])
+    for gx, gw in results[1:]:
+        assert np.array_equal(results[0][0], gx) and np.array_equal(results[0][1], gw)
 
 
 # ------------------------------------------------------------------------- shapes and torch

@@ -313,6 +313,14 @@ bool conv2d_sparse_weight_grad_applies(py::handle x_shape, py::handle weight_sha
   return cpu::conv_uses_sparse_weight_grad(resolve_isa(isa), s);
 }
 
+// The same for the input gradient.
+bool conv2d_sparse_input_grad_applies(py::handle x_shape, py::handle weight_shape, py::handle stride,
+                                      py::handle padding, py::handle dilation, const std::optional<std::string>& isa) {
+  const ConvShape s =
+      conv2d_query_shape("conv2d_sparse_input_grad_applies", x_shape, weight_shape, stride, padding, dilation);
+  return cpu::conv_uses_sparse_input_grad(resolve_isa(isa), s);
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -344,6 +352,7 @@ void bind_conv(py::module_& m) {
   m.def("conv2d_output_size", &conv2d_output_size);
   m.def("conv2d_runs_winograd", &conv2d_runs_winograd);
   m.def("conv2d_sparse_weight_grad_applies", &conv2d_sparse_weight_grad_applies);
+  m.def("conv2d_sparse_input_grad_applies", &conv2d_sparse_input_grad_applies);
   m.def("conv_kernel_name", [](const std::string& direction, const std::optional<std::string>& isa) {
     return std::string(cpu::conv_kernel_name(resolve_isa(isa), direction.c_str()));
   });

@@ -21,8 +21,9 @@ enum class ScratchSlot : int {
   kWinogradWeights,   // a Winograd convolution's transformed weights,
   kWinogradTiles,     // input patches
   kWinogradProducts,  // and GEMM products
-  kSparseGradRows,    // per worker thread: a sparse weight-gradient chunk's channel-last rows of x,
-  kSparseGradSums,    // and the items' sums
+  kSparseGradRows,     // per worker thread: a sparse kernel's channel-last rows,
+  kSparseGradSums,     // the weight gradient's item sums,
+  kSparseGradWeights,  // the input gradient's packed weights
   kCount
 };
 

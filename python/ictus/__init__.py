@@ -66,7 +66,7 @@ __all__ = [
 
 _CONV_OPS = ("conv1d_fwd", "conv1d_bwd_data", "conv1d_bwd_weight", "conv2d_fwd", "conv2d_bwd_data",
              "conv2d_bwd_data_scatter", "conv2d_bwd_weight", "conv2d_winograd", "conv2d_fwd_windows",
-             "conv2d_bwd_data_windows", "conv2d_bwd_weight_sparse")
+             "conv2d_bwd_data_windows", "conv2d_bwd_weight_sparse", "conv2d_bwd_data_sparse")
 _POOL_OPS = ("max_pool1d_fwd", "max_pool2d_fwd", "max_pool1d_bwd", "max_pool2d_bwd")
 _GRU_OPS = ("gru_fwd", "gru_bwd")
 _ELU_OPS = ("elu_fwd", "elu_bwd")
@@ -99,7 +99,9 @@ def kernel_name(op: str) -> str:
     "conv2d_bwd_weight_sparse" (the weight gradient instead for 3x3 stride-1 convolutions without
     dilation whose grad_y is at least half zeros, as a max-pool's backward pass leaves it, with
     outputs at least 8 wide, 12-32 input channels (6-32 on AVX2) and up to 64 output channels:
-    only the nonzero values' products),
+    only the nonzero values' products), "conv2d_bwd_data_sparse" (their input gradient too, with
+    up to 32 output channels and input channels that fill one vector at least 3/4 or several
+    vectors more than 3/4),
     "max_pool1d_fwd",
     "max_pool2d_fwd" and their "_bwd" (the gather for windows that do not overlap, given the window arguments; otherwise one
     scalar scatter for every variant), "gru_fwd" and "gru_bwd" (the GEMM kernel; the gate math

@@ -38,6 +38,7 @@ struct SimdKernels {
   const char* windows_name;
   const char* windows_grad_name;
   const char* sparse_wgrad_name;
+  const char* sparse_igrad_name;
 };
 
 // Null for the scalar variant.
@@ -46,18 +47,18 @@ const SimdKernels* simd_kernels(Isa isa) {
                                     conv_bwd_data_windows_portable, conv_bwd_data_portable, conv_bwd_weight_portable,
                                     conv_bwd_weight_dot_portable, kPortableTiling, "conv_fwd_portable", "conv_bwd_data_portable",
                                     "conv_bwd_weight_portable", "winograd_portable", "conv_fwd_windows_portable",
-                                    "conv_bwd_data_windows_portable", "conv_sparse_wgrad_portable"};
+                                    "conv_bwd_data_windows_portable", "conv_sparse_wgrad_portable", "conv_sparse_igrad_portable"};
 #if defined(ICTUS_X86)
   static const SimdKernels avx2{conv_fwd_avx2, conv_fwd_flat_avx2, conv_fwd_windows_avx2,
                                 conv_bwd_data_windows_avx2, conv_bwd_data_avx2, conv_bwd_weight_avx2,
                                 conv_bwd_weight_dot_avx2, kAvx2Tiling, "conv_fwd_avx2", "conv_bwd_data_avx2",
                                 "conv_bwd_weight_avx2", "winograd_avx2", "conv_fwd_windows_avx2",
-                                "conv_bwd_data_windows_avx2", "conv_sparse_wgrad_avx2"};
+                                "conv_bwd_data_windows_avx2", "conv_sparse_wgrad_avx2", "conv_sparse_igrad_avx2"};
   static const SimdKernels avx512{conv_fwd_avx512, conv_fwd_flat_avx512, conv_fwd_windows_avx512,
                                   conv_bwd_data_windows_avx512, conv_bwd_data_avx512, conv_bwd_weight_avx512,
                                   conv_bwd_weight_dot_avx512, kAvx512Tiling, "conv_fwd_avx512", "conv_bwd_data_avx512",
                                   "conv_bwd_weight_avx512", "winograd_avx512", "conv_fwd_windows_avx512",
-                                  "conv_bwd_data_windows_avx512", "conv_sparse_wgrad_avx512"};
+                                  "conv_bwd_data_windows_avx512", "conv_sparse_wgrad_avx512", "conv_sparse_igrad_avx512"};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -673,10 +674,14 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
                    const ConvGrads& grads) {
   const SimdKernels* k = simd_kernels(isa);
   const ConvShape s = k ? fold_full_width(shape) : shape;
+  // A grad_y that a max-pool left mostly zero takes the sparse kernels (conv_sparse_grad.h).
+  const bool sparse = k && sparse_grad_applies(isa, s) && grad_mostly_zero(s, grad_y);
   if (grads.grad_x) {
     const SimdKernels* kx = kernels_for_weights(isa, shape, weight);
     if (kx == nullptr) {
       conv_bwd_data_scalar(shape, grad_y, weight, grads.grad_x);
+    } else if (sparse && sparse_input_grad_applies(isa, s)) {
+      sparse_input_grad(isa, s, grad_y, weight, grads.grad_x);
     } else if (windows_feed(shape, s) && s.stride_w >= s.kernel_w) {
       run_windows_backward_data(*kx, s, grad_y, weight, grads.grad_x);
     } else if (!(winograd_applies(isa, s) && winograd_conv(isa, s, grad_y, weight, nullptr, grads.grad_x, true))) {
@@ -684,9 +689,7 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
     }
   }
   bool bias_done = false;
-  // A grad_y that a max-pool left mostly zero takes the sparse kernel (conv_sparse_grad.h).
-  const bool sparse_weights = grads.grad_weight && k && sparse_grad_applies(isa, s) && grad_mostly_zero(s, grad_y) &&
-                              sparse_weight_grad(isa, s, grad_y, x, grads.grad_weight);
+  const bool sparse_weights = grads.grad_weight && sparse && sparse_weight_grad(isa, s, grad_y, x, grads.grad_weight);
   if (grads.grad_weight && !sparse_weights) {
     if (k) {
       // The GEMM kernel reads a full-width kernel's unfolded rows (one position per row) in place;
@@ -708,6 +711,11 @@ bool conv_uses_sparse_weight_grad(Isa isa, const ConvShape& s) {
   return simd_kernels(isa) != nullptr && sparse_grad_applies(isa, fold_full_width(s));
 }
 
+bool conv_uses_sparse_input_grad(Isa isa, const ConvShape& s) {
+  const ConvShape folded = fold_full_width(s);
+  return simd_kernels(isa) != nullptr && sparse_grad_applies(isa, folded) && sparse_input_grad_applies(isa, folded);
+}
+
 const char* conv_kernel_name(Isa isa, const char* direction) {
   const SimdKernels* k = simd_kernels(isa);
   if (std::strcmp(direction, "fwd") == 0) return k ? k->fwd_name : "conv_fwd_scalar";
@@ -724,9 +732,11 @@ const char* conv_kernel_name(Isa isa, const char* direction) {
   if (std::strcmp(direction, "bwd_data_windows") == 0) return k ? k->windows_grad_name : "conv_bwd_data_scalar";
   // The weight gradient of 3x3 stride-1 convolutions from a grad_y that is mostly zeros.
   if (std::strcmp(direction, "bwd_weight_sparse") == 0) return k ? k->sparse_wgrad_name : "conv_bwd_weight_scalar";
+  // And their input gradient where sparse_input_grad_applies.
+  if (std::strcmp(direction, "bwd_data_sparse") == 0) return k ? k->sparse_igrad_name : "conv_bwd_data_scalar";
   throw std::invalid_argument(std::string("ictus: unknown direction '") + direction +
                               "'; use fwd, bwd_data, bwd_data_scatter, bwd_weight, winograd, fwd_windows, "
-                              "bwd_data_windows or bwd_weight_sparse");
+                              "bwd_data_windows, bwd_weight_sparse or bwd_data_sparse");
 }
 
 }  // namespace ictus::cpu

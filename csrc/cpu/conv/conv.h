@@ -253,7 +253,7 @@ void conv_forward(Isa isa, const ConvShape& s, const float* x, const float* weig
 void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float* x, const float* weight,
                    const ConvGrads& grads);
 // The kernel that runs for "fwd", "bwd_data", "bwd_data_scatter", "bwd_weight", "winograd",
-// "fwd_windows", "bwd_data_windows" or "bwd_weight_sparse" under `isa`.
+// "fwd_windows", "bwd_data_windows", "bwd_weight_sparse" or "bwd_data_sparse" under `isa`.
 const char* conv_kernel_name(Isa isa, const char* direction);
 // Whether conv_forward (and the input gradient of conv_backward) runs s through Winograd under isa,
 // for finite inputs and weights (winograd.h).
@@ -261,5 +261,7 @@ bool conv_uses_winograd(Isa isa, const ConvShape& s);
 // Whether conv_backward computes shape s's weight gradient with the sparse kernel under isa when
 // grad_y is mostly zeros (conv_sparse_grad.h).
 bool conv_uses_sparse_weight_grad(Isa isa, const ConvShape& s);
+// The same for the input gradient (finite weights).
+bool conv_uses_sparse_input_grad(Isa isa, const ConvShape& s);
 
 }  // namespace ictus::cpu

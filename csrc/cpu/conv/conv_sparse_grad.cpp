@@ -1,5 +1,5 @@
-// Sparse weight-gradient driver (conv_sparse_grad.h): the work items (runs of chunks) and the sum of
-// their sums.
+// Sparse gradient drivers (conv_sparse_grad.h): the weight gradient's work items (runs of chunks)
+// and the sum of their sums; the input gradient's packed weights and bands of rows.
 #include "cpu/conv/conv_sparse_grad.h"
 
 #include <algorithm>
@@ -14,14 +14,15 @@ namespace {
 
 struct SparseKernels {
   SparseWeightGradKernel wgrad;
+  SparseInputGradKernel igrad;
   int64_t width;
 };
 
 const SparseKernels* sparse_kernels(Isa isa) {
-  static const SparseKernels portable{conv_sparse_wgrad_portable, 16};
+  static const SparseKernels portable{conv_sparse_wgrad_portable, conv_sparse_igrad_portable, 16};
 #if defined(ICTUS_X86)
-  static const SparseKernels avx2{conv_sparse_wgrad_avx2, 8};
-  static const SparseKernels avx512{conv_sparse_wgrad_avx512, 16};
+  static const SparseKernels avx2{conv_sparse_wgrad_avx2, conv_sparse_igrad_avx2, 8};
+  static const SparseKernels avx512{conv_sparse_wgrad_avx512, conv_sparse_igrad_avx512, 16};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -37,6 +38,11 @@ bool sparse_grad_applies(Isa isa, const ConvShape& s) {
          s.dilation_h == 1 && s.dilation_w == 1 && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
          s.pad_right <= 2 && s.out_h > 0 && s.out_w >= kSparseMinWidth && 4 * s.in_channels >= 3 * k->width &&
          s.in_channels <= kSparseMaxInChannels && s.out_channels <= kSparseMaxOutChannels;
+}
+
+bool sparse_input_grad_applies(Isa isa, const ConvShape& s) {
+  const int64_t width = sparse_kernels(isa)->width, in_lanes = ceil_div(s.in_channels, width) * width;
+  return s.out_channels <= kSparseInputMaxOutChannels && (in_lanes == width || 4 * s.in_channels > 3 * in_lanes);
 }
 
 bool grad_mostly_zero(const ConvShape& s, const float* grad_y) {
@@ -82,6 +88,26 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
     }
   }
   return true;
+}
+
+void sparse_input_grad(Isa isa, const ConvShape& s, const float* grad_y, const float* weight, float* grad_x) {
+  const SparseKernels* k = sparse_kernels(isa);
+  const int64_t in_lanes = ceil_div(s.in_channels, k->width) * k->width;
+  float* packed = scratch_floats(ScratchSlot::kSparseGradWeights,
+                                 static_cast<size_t>(s.out_channels * kSparseGradTaps * in_lanes));
+  for (int64_t o = 0; o < s.out_channels; ++o) {
+    for (int64_t t = 0; t < kSparseGradTaps; ++t) {
+      float* dst = packed + (o * kSparseGradTaps + t) * in_lanes;
+      for (int64_t c = 0; c < in_lanes; ++c) {
+        dst[c] = c < s.in_channels ? weight[(o * s.in_channels + c) * kSparseGradTaps + t] : 0.0f;
+      }
+    }
+  }
+  const SparseInputGrad p{s, grad_y, packed, in_lanes, ceil_div(s.out_channels, k->width) * k->width,
+                          ceil_div(s.in_h, kSparseInputGradRows), grad_x};
+  ThreadPool::instance().parallel_for(s.batch * p.bands, [&](int64_t begin, int64_t end) {
+    for (int64_t band = begin; band < end; ++band) k->igrad(p, band);
+  });
 }
 
 }  // namespace ictus::cpu

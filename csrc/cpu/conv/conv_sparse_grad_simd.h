@@ -1,8 +1,8 @@
-// The sparse weight-gradient kernel (conv_sparse_grad.h), written once against the SIMD vocabulary
-// S and instantiated by conv_sparse_grad_<isa>.cpp. A chunk copies its rows of x channel-last,
-// then per output channel walks its grad_y rows, finds the nonzero positions (S::nonzero_lanes, up
-// to 64 at a time) and runs the 9 taps of each on the lanes / W channel vectors: 9 loads and 9 FMAs
-// into sums in registers.
+// The sparse gradient kernels (conv_sparse_grad.h), written once against the SIMD vocabulary S and
+// instantiated by conv_sparse_grad_<isa>.cpp. Weight gradient: a chunk copies its rows of x
+// channel-last, then per output channel walks its grad_y rows, finds the nonzero positions
+// (S::nonzero_lanes, up to 64 at a time) and runs the 9 taps of each on the lanes / W channel
+// vectors: 9 loads and 9 FMAs into sums in registers. Input gradient: conv_sparse_igrad_simd below.
 #pragma once
 
 #include <algorithm>
@@ -29,6 +29,39 @@ inline uint64_t nonzero_positions(const float* row, int64_t count) {
   return bits;
 }
 
+// One row of `channels` planes (channel c at src + c * channel_stride, `cols` values) channel-last
+// into dst: column col at dst + col * lanes. Lanes past `channels` are left as they are.
+template <class S>
+void row_channel_last(const float* src, int64_t channels, int64_t channel_stride, int64_t cols, float* dst, int64_t lanes) {
+  for (int64_t c0 = 0; c0 < channels; c0 += 8) {
+    for (int64_t col0 = 0; col0 < cols; col0 += 8) {
+      if (c0 + 8 <= channels && col0 + 8 <= cols) {
+        S::transpose8(src + c0 * channel_stride + col0, channel_stride, dst + col0 * lanes + c0, lanes);
+        continue;
+      }
+      for (int64_t c = c0; c < std::min(c0 + 8, channels); ++c) {
+        for (int64_t col = col0; col < std::min(col0 + 8, cols); ++col) dst[col * lanes + c] = src[c * channel_stride + col];
+      }
+    }
+  }
+}
+
+// The inverse: channel-last src (column col at src + col * lanes) into `channels` planes of dst.
+template <class S>
+void row_channel_first(const float* src, int64_t lanes, int64_t channels, int64_t cols, float* dst, int64_t channel_stride) {
+  for (int64_t c0 = 0; c0 < channels; c0 += 8) {
+    for (int64_t col0 = 0; col0 < cols; col0 += 8) {
+      if (c0 + 8 <= channels && col0 + 8 <= cols) {
+        S::transpose8(src + col0 * lanes + c0, lanes, dst + c0 * channel_stride + col0, channel_stride);
+        continue;
+      }
+      for (int64_t c = c0; c < std::min(c0 + 8, channels); ++c) {
+        for (int64_t col = col0; col < std::min(col0 + 8, cols); ++col) dst[c * channel_stride + col] = src[col * lanes + c];
+      }
+    }
+  }
+}
+
 // Rows [r_begin, r_end) of x's batch item n channel-last into dst: row r at (r - r_begin) * width,
 // x's column col at column col + pad_left, lanes floats each; zeros for padding rows and columns
 // and past in_channels. False when a row holds inf or NaN.
@@ -39,18 +72,7 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
   bool finite = true;
   for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.s.in_h, r_end); ++r) {
     const float* src = p.x + n * p.s.in_channels * plane + r * p.s.in_w;
-    float* row = dst + ((r - r_begin) * width + p.s.pad_left) * lanes;
-    for (int64_t c0 = 0; c0 < p.s.in_channels; c0 += 8) {
-      for (int64_t col0 = 0; col0 < p.s.in_w; col0 += 8) {
-        if (c0 + 8 <= p.s.in_channels && col0 + 8 <= p.s.in_w) {
-          S::transpose8(src + c0 * plane + col0, plane, row + col0 * lanes + c0, lanes);
-          continue;
-        }
-        for (int64_t c = c0; c < std::min(c0 + 8, p.s.in_channels); ++c) {
-          for (int64_t col = col0; col < std::min(col0 + 8, p.s.in_w); ++col) row[col * lanes + c] = src[c * plane + col];
-        }
-      }
-    }
+    row_channel_last<S>(src, p.s.in_channels, plane, p.s.in_w, dst + ((r - r_begin) * width + p.s.pad_left) * lanes, lanes);
     // Checked channel-last, padding included: one contiguous span per row instead of one per channel.
     finite = all_finite(dst + (r - r_begin) * width * lanes, width * lanes) && finite;
   }
@@ -90,6 +112,69 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
     }
   }
   return true;
+}
+
+// Band `band` of grad_x (batch item band / bands, rows [a, b)): step h takes grad_y row
+// r = h + pad_top, channel-last, and per position sums over its nonzero output channels the 9 tap
+// vectors g * weight[o][tap] in registers, then adds them into grad_x rows h, h + 1, h + 2 (a ring
+// of 3 channel-last rows; rows outside the band go to a 4th, discarded). After step h, row h has
+// all its terms and goes out channel-first.
+template <class S>
+void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
+  using Vec = typename S::Vec;
+  constexpr int W = S::kWidth;
+  const ConvShape& s = p.s;
+  const int64_t n = band / p.bands, a = (band % p.bands) * kSparseInputGradRows;
+  const int64_t b = std::min(s.in_h, a + kSparseInputGradRows);
+  const int64_t in_lanes = p.in_lanes, out_lanes = p.out_lanes, ring_row = (s.out_w + 2) * in_lanes;
+  const int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
+  float* ring = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>(4 * ring_row + s.out_w * out_lanes));
+  float* discard = ring + 3 * ring_row;
+  float* gy = ring + 4 * ring_row;  // grad_y row r channel-last, zeros past out_channels
+  std::memset(discard, 0, static_cast<size_t>(ring_row + s.out_w * out_lanes) * sizeof(float));  // and gy
+  const auto ring_slot = [&](int64_t row) { return row >= a && row < b ? ring + ((row - a) % 3) * ring_row : discard; };
+  for (int64_t h = a - 2; h < b; ++h) {
+    if (h + 2 >= a && h + 2 < b) std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
+    const int64_t r = h + s.pad_top;
+    if (r >= 0 && r < s.out_h) {
+      row_channel_last<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, s.out_channels, out_plane, s.out_w,
+                          gy, out_lanes);
+      for (int64_t v = 0; v < in_lanes; v += W) {
+        float* const rows[3] = {ring_slot(h) + v, ring_slot(h + 1) + v, ring_slot(h + 2) + v};
+        const float* const weight = p.weight + v;
+        // acc[3i + j]: the terms for row h + i, column w + j (grad_x's column w + j - pad_left),
+        // carried from position to position: after position w, column w has all its terms from
+        // this grad_y row and is added into the ring once.
+        Vec acc[kSparseGradTaps];
+        for (int t = 0; t < kSparseGradTaps; ++t) acc[t] = S::zero();
+        const auto retire_column = [&](int64_t w) {
+          for (int i = 0; i < 3; ++i) {
+            float* d = rows[i] + w * in_lanes;
+            S::store(d, S::add(S::load(d), acc[3 * i]));
+            acc[3 * i] = acc[3 * i + 1];
+            acc[3 * i + 1] = acc[3 * i + 2];
+            acc[3 * i + 2] = S::zero();
+          }
+        };
+        for (int64_t w = 0; w < s.out_w; ++w) {
+          const float* g = gy + w * out_lanes;
+          for (uint64_t bits = nonzero_positions<S>(g, out_lanes); bits != 0; bits &= bits - 1) {
+            const int64_t o = __builtin_ctzll(bits);
+            const Vec go = S::broadcast(g[o]);
+            const float* wt = weight + o * kSparseGradTaps * in_lanes;
+            for (int t = 0; t < kSparseGradTaps; ++t) acc[t] = S::fma(go, S::load(wt + t * in_lanes), acc[t]);
+          }
+          retire_column(w);
+        }
+        retire_column(s.out_w);
+        retire_column(s.out_w + 1);
+      }
+    }
+    if (h >= a) {
+      row_channel_first<S>(ring_slot(h) + s.pad_left * in_lanes, in_lanes, s.in_channels, s.in_w,
+                           p.grad_x + n * s.in_channels * in_plane + h * s.in_w, in_plane);
+    }
+  }
 }
 
 }  // namespace

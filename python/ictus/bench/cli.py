@@ -96,7 +96,7 @@ TITLES = {
 _KERNEL_OPS = {"conv1d": KERNEL_OPS,
                "conv2d": ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_data_scatter", "conv2d_bwd_weight",
                           "conv2d_winograd", "conv2d_fwd_windows", "conv2d_bwd_data_windows",
-                          "conv2d_bwd_weight_sparse"),
+                          "conv2d_bwd_weight_sparse", "conv2d_bwd_data_sparse"),
                "pool": ("max_pool2d_fwd", "max_pool2d_bwd", "max_pool1d_fwd", "max_pool1d_bwd"),
                "gru": ("gru_fwd", "gru_bwd"), "elementwise": ("elu_fwd", "elu_bwd", "dropout")}
 

@@ -37,7 +37,7 @@ def flop(shape: Conv2dShape, direction: str) -> int:
 
 def kernel_ops(shape: Conv2dShape, direction: str, pooled_grad: bool = False) -> tuple[str, ...]:
     """The ictus ops (for ictus.kernel_name) that a direction runs on shape; `pooled_grad`: its
-    grad_y comes from a max-pool's backward pass, mostly zeros (the sparse weight gradient)."""
+    grad_y comes from a max-pool's backward pass, mostly zeros (the sparse gradient kernels)."""
     x_shape, w_shape = (shape.n, shape.c_in, shape.h, shape.w), (shape.c_out, shape.c_in, shape.kh, shape.kw)
     winograd = _core.conv2d_runs_winograd(x_shape, w_shape, 1, shape.padding, 1, ictus.cpu_isa())
     # A kernel as wide as its unpadded input (1x8 on 8 bins) takes the windows feed (conv.cpp's
@@ -48,8 +48,10 @@ def kernel_ops(shape: Conv2dShape, direction: str, pooled_grad: bool = False) ->
         return fwd
     # Its input gradient too where the windows do not overlap (one kernel row at stride 1).
     bwd_data = fwd if winograd else ("conv2d_bwd_data_windows",) if windows and shape.kh == 1 else ("conv2d_bwd_data",)
-    sparse = pooled_grad and _core.conv2d_sparse_weight_grad_applies(x_shape, w_shape, 1, shape.padding, 1,
-                                                                     ictus.cpu_isa())
+    query = (x_shape, w_shape, 1, shape.padding, 1, ictus.cpu_isa())
+    if pooled_grad and _core.conv2d_sparse_input_grad_applies(*query):
+        bwd_data = ("conv2d_bwd_data_sparse",)
+    sparse = pooled_grad and _core.conv2d_sparse_weight_grad_applies(*query)
     bwd_weight = ("conv2d_bwd_weight_sparse",) if sparse else ("conv2d_bwd_weight",)
     return fwd + (bwd_data if shape.input_grad else ()) + bwd_weight
 
