@@ -366,17 +366,18 @@ def test_sparse_weight_grad_keeps_inf_and_nan(where: str, value: float, isa: str
                                                                "sparse_bands")]))
 def test_sparse_grads_bitwise_deterministic(case: Case, isa: str, restore_num_threads: int, rng: np.random.Generator,
                                             randn: Callable[..., np.ndarray]) -> None:
-    """Same bits for 1 and 2 threads and repeated calls: the weight gradient's work items add up
-    in item order and do not depend on the thread count; each row of grad_x is one band's, summed
-    in a fixed order."""
+    """Same bits for 1 and 2 threads and repeated calls: the weight and bias gradients' work items
+    add up in item order and do not depend on the thread count; each row of grad_x is one band's,
+    summed in a fixed order."""
     x, w, _ = draw_case(case, randn)
     gy = pooled_grad(case, "pool", rng)
     results = []
     for n in (1, 2, 1, 2):
         ictus.set_num_threads(n)
-        results.append(ictus.conv2d_backward(gy, x, w, **case.kwargs)[:2])
-    for gx, gw in results[1:]:
-        assert np.array_equal(results[0][0], gx) and np.array_equal(results[0][1], gw)
+        results.append(ictus.conv2d_backward(gy, x, w, **case.kwargs, bias=True))
+    for grads in results[1:]:
+        for want, got in zip(results[0], grads, strict=True):
+            assert np.array_equal(want, got)
 
 
 # ------------------------------------------------------------------------- shapes and torch

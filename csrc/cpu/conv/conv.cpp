@@ -688,8 +688,9 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
       simd_backward_data(*kx, s, grad_y, weight, grads.grad_x);
     }
   }
-  bool bias_done = false;
-  const bool sparse_weights = grads.grad_weight && sparse && sparse_weight_grad(isa, s, grad_y, x, grads.grad_weight);
+  const bool sparse_weights =
+      grads.grad_weight && sparse && sparse_weight_grad(isa, s, grad_y, x, grads.grad_weight, grads.grad_bias);
+  bool bias_done = sparse_weights;
   if (grads.grad_weight && !sparse_weights) {
     if (k) {
       // The GEMM kernel reads a full-width kernel's unfolded rows (one position per row) in place;

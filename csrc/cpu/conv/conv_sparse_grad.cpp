@@ -56,18 +56,24 @@ bool grad_mostly_zero(const ConvShape& s, const float* grad_y) {
   return 2 * zeros >= seen;
 }
 
-bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const float* x, float* grad_weight) {
+bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const float* x, float* grad_weight,
+                        float* grad_bias) {
   const SparseKernels* k = sparse_kernels(isa);
   const SparseGrad p{s, grad_y, x, ceil_div(s.in_channels, k->width) * k->width, ceil_div(s.out_h, kSparseGradRows)};
   const int64_t chunks = s.batch * p.chunks, items = std::min(chunks, kSparseGradItems);
   const int64_t item_floats = s.out_channels * kSparseGradTaps * p.lanes;
-  float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_floats));
+  // Per item: its weight sums, then its bias sums (out_channels doubles, 64-byte aligned).
+  const int64_t item_stride = item_floats + ceil_div(2 * s.out_channels, 16) * 16;
+  float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_stride));
+  const auto bias_sums = [&](int64_t item) { return reinterpret_cast<double*>(sums + item * item_stride + item_floats); };
   std::atomic<bool> finite{true};
   ThreadPool::instance().parallel_for(items, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t first = item * chunks / items, last = (item + 1) * chunks / items;
       for (int64_t chunk = first; chunk < last && finite.load(std::memory_order_relaxed); ++chunk) {
-        if (!k->wgrad(p, chunk, chunk == first, sums + item * item_floats)) finite.store(false, std::memory_order_relaxed);
+        if (!k->wgrad(p, chunk, chunk == first, sums + item * item_stride, grad_bias ? bias_sums(item) : nullptr)) {
+          finite.store(false, std::memory_order_relaxed);
+        }
       }
     }
   });
@@ -76,8 +82,15 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
   // weight at a time across the items cost 0.09 ms on the front end's 16->16 layer).
   std::vector<double> total(static_cast<size_t>(item_floats), 0.0);
   for (int64_t item = 0; item < items; ++item) {
-    const float* part = sums + item * item_floats;
+    const float* part = sums + item * item_stride;
     for (int64_t i = 0; i < item_floats; ++i) total[i] += part[i];
+  }
+  if (grad_bias != nullptr) {
+    for (int64_t o = 0; o < s.out_channels; ++o) {
+      double bias = 0.0;
+      for (int64_t item = 0; item < items; ++item) bias += bias_sums(item)[o];
+      grad_bias[o] = static_cast<float>(bias);
+    }
   }
   for (int64_t o = 0; o < s.out_channels; ++o) {
     for (int64_t c = 0; c < s.in_channels; ++c) {

@@ -4,8 +4,8 @@
 
 namespace ictus::cpu {
 
-bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, bool first, float* sums) {
-  return conv_sparse_wgrad_simd<Avx2>(p, item, first, sums);
+bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t item, bool first, float* sums, double* bias_sums) {
+  return conv_sparse_wgrad_simd<Avx2>(p, item, first, sums, bias_sums);
 }
 
 void conv_sparse_igrad_avx2(const SparseInputGrad& p, int64_t band) { conv_sparse_igrad_simd<Avx2>(p, band); }

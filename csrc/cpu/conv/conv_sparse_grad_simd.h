@@ -80,7 +80,7 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
 }
 
 template <class S>
-bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, float* sums) {
+bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, float* sums, double* bias_sums) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   const int64_t n = chunk / p.chunks, h_begin = (chunk % p.chunks) * kSparseGradRows;
@@ -90,6 +90,7 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
   if (!gather_rows_channel_last<S>(p, n, h_begin - p.s.pad_top, h_end + 2 - p.s.pad_top, width, rows)) return false;
   // Output channels outer: each walks its rows of grad_y in one stream, its sums in registers.
   for (int64_t o = 0; o < p.s.out_channels; ++o) {
+    double bias = 0.0;  // summed on the first channel vector's pass
     for (int64_t v = 0; v < lanes; v += W) {
       Vec acc[kSparseGradTaps];
       for (int t = 0; t < kSparseGradTaps; ++t) acc[t] = first ? S::zero() : S::load(sums + (o * kSparseGradTaps + t) * lanes + v);
@@ -100,6 +101,7 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
           for (uint64_t bits = nonzero_positions<S>(gy + w0, std::min<int64_t>(64, p.s.out_w - w0)); bits != 0;
                bits &= bits - 1) {
             const int64_t w = w0 + __builtin_ctzll(bits);
+            if (v == 0) bias += gy[w];
             const Vec g = S::broadcast(gy[w]);
             const float* at = src + w * lanes;
             for (int i = 0; i < 3; ++i) {
@@ -110,6 +112,7 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
       }
       for (int t = 0; t < kSparseGradTaps; ++t) S::store(sums + (o * kSparseGradTaps + t) * lanes + v, acc[t]);
     }
+    if (bias_sums != nullptr) bias_sums[o] = first ? bias : bias_sums[o] + bias;
   }
   return true;
 }
