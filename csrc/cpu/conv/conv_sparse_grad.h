@@ -50,8 +50,8 @@ bool conv_sparse_wgrad_avx2(const SparseGrad& p, int64_t chunk, bool first, floa
 bool conv_sparse_wgrad_avx512(const SparseGrad& p, int64_t chunk, bool first, float* sums, double* bias_sums);
 bool conv_sparse_wgrad_portable(const SparseGrad& p, int64_t chunk, bool first, float* sums, double* bias_sums);
 
-// The input gradient: grad_x rows per work item (bands of kSparseInputGradRows, a multiple of the
-// 2 halo steps' cost: 2 of 130 steps partly wasted).
+// The input gradient: grad_x rows per work item. A band also steps through the 2 grad_y rows
+// above it for their terms in its first rows: 130 steps for 128 rows.
 inline constexpr int64_t kSparseInputGradRows = 128;
 
 struct SparseInputGrad {
@@ -70,12 +70,13 @@ void conv_sparse_igrad_avx2(const SparseInputGrad& p, int64_t band);
 void conv_sparse_igrad_avx512(const SparseInputGrad& p, int64_t band);
 void conv_sparse_igrad_portable(const SparseInputGrad& p, int64_t band);
 
-// Where it beats the dense kernel (Zen 4 guest, 1 thread, grad_y from a (1, 3) pool, AVX-512 /
-// AVX2): 16->16 on 3000x26 1.42x / 1.05x, 12->12 on 1000x26 1.11x / 1.17x, 32->32 on 500x64
-// 1.72x / 1.25x, 20->20 on 1000x18 1.38x; 8->16 on 1000x40 0.84x / 1.53x (AVX-512's vectors half
-// empty); rows of 3 outputs (20->20 on 1000x5, the beat TCN's last front-end layer) 0.73x / 0.56x,
-// a scan and a channel-last copy per 3 values; 64->64 on 200x64 1.24x / 0.90x. Hence: outputs at
-// least 8 wide, input channels filling 3/4 of a vector, up to 32 in and 64 out.
+// Where the weight-gradient kernel beats the dense kernel (Zen 4 guest, 1 thread, grad_y from a
+// (1, 3) pool, AVX-512 / AVX2): 16->16 on 3000x26 1.42x / 1.05x, 12->12 on 1000x26 1.11x /
+// 1.17x, 32->32 on 500x64 1.72x / 1.25x, 20->20 on 1000x18 1.38x; 8->16 on 1000x40 0.84x /
+// 1.53x (AVX-512's vectors half empty); rows of 3 outputs (20->20 on 1000x5, the beat TCN's last
+// front-end layer) 0.73x / 0.56x, a scan and a channel-last copy per 3 values; 64->64 on 200x64
+// 1.24x / 0.90x. Hence: outputs at least 8 wide, input channels filling 3/4 of a vector, up to 32
+// in and 64 out.
 inline constexpr int64_t kSparseMinWidth = 8;
 inline constexpr int64_t kSparseMaxInChannels = 32;
 inline constexpr int64_t kSparseMaxOutChannels = 64;
