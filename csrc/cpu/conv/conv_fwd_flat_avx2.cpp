@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv_fwd_flat_avx2(const FlatCorrelation& p, int64_t begin, int64_t end) {
   static_assert(kAvx2Tiling.width == Avx2::kWidth);
-  conv_fwd_flat_simd<Avx2, kAvx2Tiling.fwd_channels, kAvx2Tiling.fwd_vectors>(p, begin, end);
+  conv_fwd_flat_simd<Avx2, kAvx2Tiling.fwd_channels, kAvx2Tiling.fwd_vectors, false>(p, begin, end);
 }
 
 }  // namespace ictus::cpu

@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv_fwd_flat_avx512(const FlatCorrelation& p, int64_t begin, int64_t end) {
   static_assert(kAvx512Tiling.width == Avx512::kWidth);
-  conv_fwd_flat_simd<Avx512, kAvx512Tiling.fwd_channels, kAvx512Tiling.fwd_vectors>(p, begin, end);
+  conv_fwd_flat_simd<Avx512, kAvx512Tiling.fwd_channels, kAvx512Tiling.fwd_vectors, true>(p, begin, end);
 }
 
 }  // namespace ictus::cpu

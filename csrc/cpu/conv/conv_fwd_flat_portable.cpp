@@ -7,7 +7,7 @@ namespace ictus::cpu {
 
 void conv_fwd_flat_portable(const FlatCorrelation& p, int64_t begin, int64_t end) {
   static_assert(kPortableTiling.width == Portable::kWidth);
-  conv_fwd_flat_simd<Portable, kPortableTiling.fwd_channels, kPortableTiling.fwd_vectors>(p, begin, end);
+  conv_fwd_flat_simd<Portable, kPortableTiling.fwd_channels, kPortableTiling.fwd_vectors, true>(p, begin, end);
 }
 
 }  // namespace ictus::cpu
