@@ -262,11 +262,14 @@ void conv_fwd_flat_simd(const FlatCorrelation& p, int64_t begin, int64_t end) {
       const int64_t nt = positions - g0 < tile_len ? positions - g0 : tile_len;
       const bool bounded = !p.compact && g0 + tile_len + p.max_tap_offset > p.extent;
       // A whole tile within one row's outputs is stored in place, without the tile buffer's copy;
-      // with kInPlace, one that crosses a row end too. Rows at least a tile long put the tile's
-      // positions inside two rows; the last row's dropped positions are never in a tile.
+      // with kInPlace, one that crosses a row end too, where each vector meets at most one row end
+      // (rows at least a tile long) and reaches no dropped position past it (outputs at least a
+      // vector wide per row: else those lanes would land on a later row, which another thread's
+      // tile may have written).
       const int64_t row = g0 / p.pitch, col = g0 % p.pitch;
       const bool direct = nt == tile_len && col + tile_len <= p.out_length;
-      const bool in_place = kInPlace && !direct && nt == tile_len && !bounded && p.pitch >= tile_len;
+      const bool in_place = kInPlace && !direct && nt == tile_len && !bounded && p.pitch >= tile_len &&
+                            p.out_length >= S::kWidth;
       const OutputRuns<S, V> runs = in_place ? output_runs<S, V>(p, g0) : OutputRuns<S, V>{};
       // The hardware prefetcher loses some of the channels' streams (the tile's first block stalled
       // on its loads): fetch the lines the next tile adds (16->16 3x3 on 26 bins: 3% faster).
