@@ -713,8 +713,7 @@ bool conv_uses_sparse_weight_grad(Isa isa, const ConvShape& s) {
 }
 
 bool conv_uses_sparse_input_grad(Isa isa, const ConvShape& s) {
-  const ConvShape folded = fold_full_width(s);
-  return simd_kernels(isa) != nullptr && sparse_grad_applies(isa, folded) && sparse_input_grad_applies(isa, folded);
+  return simd_kernels(isa) != nullptr && sparse_input_grad_applies(isa, fold_full_width(s));
 }
 
 const char* conv_kernel_name(Isa isa, const char* direction) {

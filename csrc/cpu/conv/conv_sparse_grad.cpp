@@ -41,6 +41,7 @@ bool sparse_grad_applies(Isa isa, const ConvShape& s) {
 }
 
 bool sparse_input_grad_applies(Isa isa, const ConvShape& s) {
+  if (!sparse_grad_applies(isa, s)) return false;
   const int64_t width = sparse_kernels(isa)->width, in_lanes = ceil_div(s.in_channels, width) * width;
   return s.out_channels <= kSparseInputMaxOutChannels && (in_lanes == width || 4 * s.in_channels > 3 * in_lanes);
 }
@@ -62,7 +63,8 @@ bool sparse_weight_grad(Isa isa, const ConvShape& s, const float* grad_y, const 
   const SparseGrad p{s, grad_y, x, ceil_div(s.in_channels, k->width) * k->width, ceil_div(s.out_h, kSparseGradRows)};
   const int64_t chunks = s.batch * p.chunks, items = std::min(chunks, kSparseGradItems);
   const int64_t item_floats = s.out_channels * kSparseGradTaps * p.lanes;
-  // Per item: its weight sums, then its bias sums (out_channels doubles, 64-byte aligned).
+  // Per item: its weight sums, then its bias sums (out_channels doubles, aligned: every offset is
+  // an even count of floats).
   const int64_t item_stride = item_floats + ceil_div(2 * s.out_channels, 16) * 16;
   float* sums = scratch_floats(ScratchSlot::kSparseGradSums, static_cast<size_t>(items * item_stride));
   const auto bias_sums = [&](int64_t item) { return reinterpret_cast<double*>(sums + item * item_stride + item_floats); };

@@ -95,6 +95,8 @@ bool sparse_grad_applies(Isa isa, const ConvShape& s);
 // channels, input channels in one vector (from 3/4 of it, as above) or filling more than 3/4 of
 // their vectors.
 inline constexpr int64_t kSparseInputMaxOutChannels = 32;
+// Whether shape s's input gradient takes the sparse kernel under isa (sparse_grad_applies and the
+// bounds above).
 bool sparse_input_grad_applies(Isa isa, const ConvShape& s);
 // Whether grad_y is mostly zeros, judged from a fixed sample of its rows: at least half of them.
 bool grad_mostly_zero(const ConvShape& s, const float* grad_y);

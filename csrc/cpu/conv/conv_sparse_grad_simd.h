@@ -29,34 +29,19 @@ inline uint64_t nonzero_positions(const float* row, int64_t count) {
   return bits;
 }
 
-// One row of `channels` planes (channel c at src + c * channel_stride, `cols` values) channel-last
-// into dst: column col at dst + col * lanes. Lanes past `channels` are left as they are.
+// The rows x cols matrix at src (row i at src + i * src_stride) transposed into dst (row j at
+// dst + j * dst_stride), in 8x8 blocks (S::transpose8): a row of channel planes into channel-last
+// columns, or back.
 template <class S>
-void row_channel_last(const float* src, int64_t channels, int64_t channel_stride, int64_t cols, float* dst, int64_t lanes) {
-  for (int64_t c0 = 0; c0 < channels; c0 += 8) {
-    for (int64_t col0 = 0; col0 < cols; col0 += 8) {
-      if (c0 + 8 <= channels && col0 + 8 <= cols) {
-        S::transpose8(src + c0 * channel_stride + col0, channel_stride, dst + col0 * lanes + c0, lanes);
+void transpose(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst, int64_t dst_stride) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 8) {
+    for (int64_t j0 = 0; j0 < cols; j0 += 8) {
+      if (i0 + 8 <= rows && j0 + 8 <= cols) {
+        S::transpose8(src + i0 * src_stride + j0, src_stride, dst + j0 * dst_stride + i0, dst_stride);
         continue;
       }
-      for (int64_t c = c0; c < std::min(c0 + 8, channels); ++c) {
-        for (int64_t col = col0; col < std::min(col0 + 8, cols); ++col) dst[col * lanes + c] = src[c * channel_stride + col];
-      }
-    }
-  }
-}
-
-// The inverse: channel-last src (column col at src + col * lanes) into `channels` planes of dst.
-template <class S>
-void row_channel_first(const float* src, int64_t lanes, int64_t channels, int64_t cols, float* dst, int64_t channel_stride) {
-  for (int64_t c0 = 0; c0 < channels; c0 += 8) {
-    for (int64_t col0 = 0; col0 < cols; col0 += 8) {
-      if (c0 + 8 <= channels && col0 + 8 <= cols) {
-        S::transpose8(src + col0 * lanes + c0, lanes, dst + c0 * channel_stride + col0, channel_stride);
-        continue;
-      }
-      for (int64_t c = c0; c < std::min(c0 + 8, channels); ++c) {
-        for (int64_t col = col0; col < std::min(col0 + 8, cols); ++col) dst[c * channel_stride + col] = src[col * lanes + c];
+      for (int64_t i = i0; i < std::min(i0 + 8, rows); ++i) {
+        for (int64_t j = j0; j < std::min(j0 + 8, cols); ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
       }
     }
   }
@@ -72,7 +57,7 @@ bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, i
   bool finite = true;
   for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.s.in_h, r_end); ++r) {
     const float* src = p.x + n * p.s.in_channels * plane + r * p.s.in_w;
-    row_channel_last<S>(src, p.s.in_channels, plane, p.s.in_w, dst + ((r - r_begin) * width + p.s.pad_left) * lanes, lanes);
+    transpose<S>(src, plane, p.s.in_channels, p.s.in_w, dst + ((r - r_begin) * width + p.s.pad_left) * lanes, lanes);
     // Checked channel-last, padding included: one contiguous span per row instead of one per channel.
     finite = all_finite(dst + (r - r_begin) * width * lanes, width * lanes) && finite;
   }
@@ -140,8 +125,8 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
     if (h + 2 >= a && h + 2 < b) std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
     const int64_t r = h + s.pad_top;
     if (r >= 0 && r < s.out_h) {
-      row_channel_last<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, s.out_channels, out_plane, s.out_w,
-                          gy, out_lanes);
+      transpose<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, out_plane, s.out_channels, s.out_w, gy,
+                   out_lanes);
       for (int64_t v = 0; v < in_lanes; v += W) {
         float* const rows[3] = {ring_slot(h) + v, ring_slot(h + 1) + v, ring_slot(h + 2) + v};
         const float* const weight = p.weight + v;
@@ -174,8 +159,8 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
       }
     }
     if (h >= a) {
-      row_channel_first<S>(ring_slot(h) + s.pad_left * in_lanes, in_lanes, s.in_channels, s.in_w,
-                           p.grad_x + n * s.in_channels * in_plane + h * s.in_w, in_plane);
+      transpose<S>(ring_slot(h) + s.pad_left * in_lanes, in_lanes, s.in_w, s.in_channels,
+                   p.grad_x + n * s.in_channels * in_plane + h * s.in_w, in_plane);
     }
   }
 }
