@@ -259,6 +259,16 @@ def poisoned(shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, np.nan, np.float32)
 
 
+def assert_grads_close(got: Any, want: Any, rtol: float, isa: str, *, input_grad: bool = True,
+                       bias: bool = True) -> None:
+    """A backward call's (grad_x, grad_weight, grad_bias) against the reference's, each gradient
+    the call was asked for (assert_close)."""
+    asked = (input_grad, True, bias)
+    for name, g, r, wanted in zip(("grad_x", "grad_weight", "grad_bias"), got, want, asked, strict=True):
+        if wanted:
+            assert_close(g, r, rtol, f"{name} [{isa}]")
+
+
 def assert_close(got: Any, ref: Any, rtol: float = 1e-5, what: str = "result", allowance: float = 0.0) -> None:
     """Asserts ||got - ref|| <= rtol ||ref|| + allowance (Frobenius norms, in float64; allowance:
     see fp32_rounding_allowance).

@@ -109,12 +109,8 @@ def test_forward(case: Case, isa: str, path: str, randn: Callable[..., np.ndarra
 def test_backward(case: Case, isa: str, path: str, randn: Callable[..., np.ndarray]) -> None:
     x, w, _ = draw_case(case, randn)
     gy = randn(*case.y_shape)
-    gx, gw, gb = backward(case, gy, x, w, path)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
-    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
-    if case.bias:
-        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+    ref.assert_grads_close(backward(case, gy, x, w, path), reference_backward(case, gy, x, w), RTOL, isa,
+                           bias=case.bias)
 
 
 PARTIAL_CASES = [c for c in CASES if c.name in ("k1_stride3", "ch13x17", "tile_T65", "primes_stride3",
@@ -130,13 +126,8 @@ def test_backward_partial(case: Case, input_grad: bool, bias: bool, isa: str, pa
     """input_grad=False / bias=False give None in their slots; the other gradients stay right."""
     x, w, _ = draw_case(case, randn)
     gy = randn(*case.y_shape)
-    gx, gw, gb = backward(case, gy, x, w, path, bias=bias, input_grad=input_grad)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    if input_grad:
-        ref.assert_close(gx, rgx, RTOL, "grad_x")
-    ref.assert_close(gw, rgw, RTOL, "grad_weight")
-    if bias:
-        ref.assert_close(gb, rgb, RTOL, "grad_bias")
+    ref.assert_grads_close(backward(case, gy, x, w, path, bias=bias, input_grad=input_grad),
+                           reference_backward(case, gy, x, w), RTOL, isa, input_grad=input_grad, bias=bias)
 
 
 @pytest.mark.parametrize("which", ["grad_x", "grad_weight", "grad_bias"])

@@ -105,12 +105,16 @@ def reference_backward(case: Case, gy: Any, x: Any, w: Any) -> tuple[np.ndarray,
 
 def check_backward(case: Case, gy: Any, x: Any, w: Any, path: str, isa: str) -> None:
     """All three gradients (grad_bias where the case has a bias) against the float64 reference."""
-    gx, gw, gb = backward(case, gy, x, w, path)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    ref.assert_close(gx, rgx, RTOL, f"grad_x [{isa}]")
-    ref.assert_close(gw, rgw, RTOL, f"grad_weight [{isa}]")
-    if case.bias:
-        ref.assert_close(gb, rgb, RTOL, f"grad_bias [{isa}]")
+    ref.assert_grads_close(backward(case, gy, x, w, path), reference_backward(case, gy, x, w), RTOL, isa,
+                           bias=case.bias)
+
+
+def assert_special_values_like(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """inf and NaN where the float64 reference has them, the finite values within RTOL."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what} NaN positions")
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what} inf positions")
+    finite = np.isfinite(want)
+    ref.assert_close(got[finite], want[finite], RTOL, f"{what} finite values")
 
 
 # ------------------------------------------------------------------------------ the sweep
@@ -144,13 +148,8 @@ def test_backward_partial(case: Case, input_grad: bool, bias: bool, isa: str, pa
     """input_grad=False / bias=False give None in their slots; the other gradients stay right."""
     x, w, _ = draw_case(case, randn)
     gy = randn(*case.y_shape)
-    gx, gw, gb = backward(case, gy, x, w, path, bias=bias, input_grad=input_grad)
-    rgx, rgw, rgb = reference_backward(case, gy, x, w)
-    if input_grad:
-        ref.assert_close(gx, rgx, RTOL, "grad_x")
-    ref.assert_close(gw, rgw, RTOL, "grad_weight")
-    if bias:
-        ref.assert_close(gb, rgb, RTOL, "grad_bias")
+    ref.assert_grads_close(backward(case, gy, x, w, path, bias=bias, input_grad=input_grad),
+                           reference_backward(case, gy, x, w), RTOL, isa, input_grad=input_grad, bias=bias)
 
 
 @pytest.mark.parametrize("which", GRADS)
@@ -240,11 +239,8 @@ def test_winograd_shapes_keep_inf_and_nan_where_torch_does(case: Case, isa: str,
         gx, _, _ = ictus.conv2d_backward(gy, x, w, **case.kwargs, bias=case.bias)
         for name, got, want in (("y", y, reference_forward(case, x, w, b)),
                                 ("grad_x", gx, reference_backward(case, gy, x, w)[0])):
-            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} NaN positions [{isa}]")
-            np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{name} inf positions [{isa}]")
+            assert_special_values_like(got, want, f"{name} [{isa}]")
             np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)], err_msg=f"{name} infs [{isa}]")
-            finite = np.isfinite(want)
-            ref.assert_close(got[finite], want[finite], RTOL, f"{name} finite values [{isa}]")
         arr.reshape(-1)[arr.size // 3] = 0.5
 
 
@@ -328,10 +324,7 @@ def test_sparse_input_grad_keeps_inf_and_nan(where: str, value: float, isa: str,
     with np.errstate(invalid="ignore"):  # the reference's own 0 * inf
         want = reference_backward(case, gy, x, w)[0]
     assert not np.isfinite(want).all(), "the planted value must reach the reference's gradient"
-    np.testing.assert_array_equal(np.isnan(gx), np.isnan(want), err_msg=f"NaN positions [{isa}]")
-    np.testing.assert_array_equal(np.isinf(gx), np.isinf(want), err_msg=f"inf positions [{isa}]")
-    finite = np.isfinite(want)
-    ref.assert_close(gx[finite], want[finite], RTOL, f"finite values [{isa}]")
+    assert_special_values_like(gx, want, f"grad_x [{isa}]")
 
 
 @pytest.mark.parametrize("where", ["x_under_zeros", "x_anywhere", "grad_y"])
@@ -356,10 +349,7 @@ def test_sparse_weight_grad_keeps_inf_and_nan(where: str, value: float, isa: str
     with np.errstate(invalid="ignore"):  # the reference's own 0 * inf
         want = reference_backward(case, gy, x, w)[1]
     assert not np.isfinite(want).all(), "the planted value must reach the reference's gradient"
-    np.testing.assert_array_equal(np.isnan(gw), np.isnan(want), err_msg=f"NaN positions [{isa}]")
-    np.testing.assert_array_equal(np.isinf(gw), np.isinf(want), err_msg=f"inf positions [{isa}]")
-    finite = np.isfinite(want)
-    ref.assert_close(gw[finite], want[finite], RTOL, f"finite values [{isa}]")
+    assert_special_values_like(gw, want, f"grad_weight [{isa}]")
 
 
 @pytest.mark.parametrize("case", params([by_name(n) for n in ("bt_conv2", "sparse_pad2_batch", "sparse_many_chunks",
