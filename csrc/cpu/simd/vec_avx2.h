@@ -20,6 +20,13 @@ struct Avx2 {
   static inline Vec zero() { return _mm256_setzero_ps(); }
   static inline Vec broadcast(float v) { return _mm256_set1_ps(v); }
   static inline Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  // v, loaded once into a register: the compiler would otherwise fold the load into every FMA
+  // that uses v, and a vector used by several FMAs would be loaded once per FMA.
+  static inline Vec load_once(const float* p) {
+    Vec v = load(p);
+    __asm__("" : "+v"(v));
+    return v;
+  }
   static inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   // Lanes lo <= i < hi are on; 0 <= lo, hi <= kWidth.
   static inline Mask range_mask(int lo, int hi) {

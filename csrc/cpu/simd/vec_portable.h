@@ -24,6 +24,7 @@ struct Portable {
     __builtin_memcpy(&v, p, sizeof(v));
     return v;
   }
+  static inline Vec load_once(const float* p) { return load(p); }
   static inline void store(float* p, Vec v) { __builtin_memcpy(p, &v, sizeof(v)); }
   static inline Mask range_mask(int lo, int hi) { return Mask{lo, hi}; }
   static inline Vec load_masked(const float* p, Mask m) {
