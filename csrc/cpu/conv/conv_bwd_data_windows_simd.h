@@ -37,7 +37,7 @@ void windows_grad_tile(const WindowInputGrad& p, int64_t n, int64_t h0, int64_t 
 #pragma GCC unroll 8
     for (int v = 0; v < RV; ++v) {
       if (!kFull && v >= vectors) break;
-      const Vec wv = S::load(w + v * W);
+      const Vec wv = S::load_once(w + v * W);
 #pragma GCC unroll 8
       for (int i = 0; i < RH; ++i) acc[i][v] = S::fma(wv, g[i], acc[i][v]);
     }
