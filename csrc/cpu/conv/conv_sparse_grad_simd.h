@@ -71,20 +71,31 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
   const int64_t n = chunk / p.chunks, h_begin = (chunk % p.chunks) * kSparseGradRows;
   const int64_t h_end = std::min(p.s.out_h, h_begin + kSparseGradRows);
   const int64_t lanes = p.lanes, width = p.s.out_w + 2;  // output column w, tap j reads column w + j
-  float* rows = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>((h_end - h_begin + 2) * width * lanes));
+  // The chunk's rows of x, then per output channel its grad_y rows' nonzero positions (64 a word).
+  const int64_t row_floats = (h_end - h_begin + 2) * width * lanes, words = ceil_div(p.s.out_w, 64);
+  float* rows = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>(row_floats + 2 * kSparseGradRows * words));
+  uint64_t* nonzeros = reinterpret_cast<uint64_t*>(rows + row_floats);  // row_floats is even: 8-byte aligned
   if (!gather_rows_channel_last<S>(p, n, h_begin - p.s.pad_top, h_end + 2 - p.s.pad_top, width, rows)) return false;
   // Output channels outer: each walks its rows of grad_y in one stream, its sums in registers.
   for (int64_t o = 0; o < p.s.out_channels; ++o) {
     double bias = 0.0;  // summed on the first channel vector's pass
+    // The rows' nonzero positions first, in a loop of their own, so that finding them never
+    // waits on the FMAs (one row of 64 positions at a time).
+    const float* gy_o = p.grad_y + ((n * p.s.out_channels + o) * p.s.out_h + h_begin) * p.s.out_w;
+    for (int64_t h = h_begin; h < h_end; ++h) {
+      for (int64_t w0 = 0; w0 < p.s.out_w; w0 += 64) {
+        nonzeros[(h - h_begin) * words + w0 / 64] =
+            nonzero_positions<S>(gy_o + (h - h_begin) * p.s.out_w + w0, std::min<int64_t>(64, p.s.out_w - w0));
+      }
+    }
     for (int64_t v = 0; v < lanes; v += W) {
       Vec acc[kSparseGradTaps];
       for (int t = 0; t < kSparseGradTaps; ++t) acc[t] = first ? S::zero() : S::load(sums + (o * kSparseGradTaps + t) * lanes + v);
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* src = rows + (h - h_begin) * width * lanes + v;  // tap row i: i * width * lanes on
-        const float* gy = p.grad_y + ((n * p.s.out_channels + o) * p.s.out_h + h) * p.s.out_w;
+        const float* gy = gy_o + (h - h_begin) * p.s.out_w;
         for (int64_t w0 = 0; w0 < p.s.out_w; w0 += 64) {
-          for (uint64_t bits = nonzero_positions<S>(gy + w0, std::min<int64_t>(64, p.s.out_w - w0)); bits != 0;
-               bits &= bits - 1) {
+          for (uint64_t bits = nonzeros[(h - h_begin) * words + w0 / 64]; bits != 0; bits &= bits - 1) {
             const int64_t w = w0 + __builtin_ctzll(bits);
             if (v == 0) bias += gy[w];
             const Vec g = S::broadcast(gy[w]);
@@ -116,9 +127,13 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
   const int64_t b = std::min(s.in_h, a + kSparseInputGradRows);
   const int64_t in_lanes = p.in_lanes, out_lanes = p.out_lanes, ring_row = (s.out_w + 2) * in_lanes;
   const int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
-  float* ring = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>(4 * ring_row + s.out_w * out_lanes));
+  float* ring = scratch_floats(ScratchSlot::kSparseGradRows,
+                               static_cast<size_t>(4 * ring_row + s.out_w * out_lanes + 2 * s.out_w));
   float* discard = ring + 3 * ring_row;
   float* gy = ring + 4 * ring_row;  // grad_y row r channel-last, zeros past out_channels
+  // Per position of that row, its nonzero output channels (out_lanes <= 64; an even offset in floats:
+  // 8-byte aligned).
+  uint64_t* nonzeros = reinterpret_cast<uint64_t*>(gy + s.out_w * out_lanes);
   std::memset(discard, 0, static_cast<size_t>(ring_row + s.out_w * out_lanes) * sizeof(float));  // and gy
   const auto ring_slot = [&](int64_t row) { return row >= a && row < b ? ring + ((row - a) % 3) * ring_row : discard; };
   for (int64_t h = a - 2; h < b; ++h) {
@@ -127,6 +142,8 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
     if (r >= 0 && r < s.out_h) {
       transpose<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, out_plane, s.out_channels, s.out_w, gy,
                    out_lanes);
+      // Found in a loop of their own, so that finding them never waits on the FMAs.
+      for (int64_t w = 0; w < s.out_w; ++w) nonzeros[w] = nonzero_positions<S>(gy + w * out_lanes, out_lanes);
       for (int64_t v = 0; v < in_lanes; v += W) {
         float* const rows[3] = {ring_slot(h) + v, ring_slot(h + 1) + v, ring_slot(h + 2) + v};
         const float* const weight = p.weight + v;
@@ -146,7 +163,7 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
         };
         for (int64_t w = 0; w < s.out_w; ++w) {
           const float* g = gy + w * out_lanes;
-          for (uint64_t bits = nonzero_positions<S>(g, out_lanes); bits != 0; bits &= bits - 1) {
+          for (uint64_t bits = nonzeros[w]; bits != 0; bits &= bits - 1) {
             const int64_t o = __builtin_ctzll(bits);
             const Vec go = S::broadcast(g[o]);
             const float* wt = weight + o * kSparseGradTaps * in_lanes;
