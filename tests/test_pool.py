@@ -32,7 +32,8 @@ from pool_reference import (
     special_data,
 )
 
-PATHS = ["alloc", "out_poisoned"]
+# out_int32: poisoned y and int32 indices (half the bytes; the backward pass then reads int32).
+PATHS = ["alloc", "out_poisoned", "out_int32"]
 
 
 def params(cases: list[PoolCase]) -> list[Any]:
@@ -51,8 +52,8 @@ def poisoned(shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, POISON, dtype=np.float32)
 
 
-def poisoned_indices(shape: tuple[int, ...]) -> np.ndarray:
-    return np.full(shape, INDEX_POISON, dtype=np.int64)
+def poisoned_indices(shape: tuple[int, ...], dtype: Any = np.int64) -> np.ndarray:
+    return np.full(shape, INDEX_POISON, dtype=dtype)
 
 
 def check_output(a: Any, shape: tuple[int, ...], dtype: Any, what: str) -> None:
@@ -62,13 +63,17 @@ def check_output(a: Any, shape: tuple[int, ...], dtype: Any, what: str) -> None:
     assert a.flags.c_contiguous, f"{what}: not C-contiguous"
 
 
+def index_dtype(path: str) -> Any:
+    return np.int32 if path == "out_int32" else np.int64
+
+
 def forward(case: PoolCase, x: Any, path: str, return_indices: bool = True) -> Any:
     """ictus' forward on `path`, outputs checked for type, shape and (out=) identity."""
     fn = pool_fn(case)
     if path == "alloc":
         res = fn(x, **case.kwargs, return_indices=return_indices)
     elif return_indices:
-        out = (poisoned(case.y_shape), poisoned_indices(case.y_shape))
+        out = (poisoned(case.y_shape), poisoned_indices(case.y_shape, index_dtype(path)))
         res = fn(x, **case.kwargs, return_indices=True, out=out)
         assert isinstance(res, tuple) and res[0] is out[0] and res[1] is out[1], \
             "out=(y, indices) must return those arrays"
@@ -79,7 +84,7 @@ def forward(case: PoolCase, x: Any, path: str, return_indices: bool = True) -> A
     if return_indices:
         assert isinstance(res, tuple) and len(res) == 2, "return_indices=True returns (y, indices)"
         check_output(res[0], case.y_shape, np.float32, "y")
-        check_output(res[1], case.y_shape, np.int64, "indices")
+        check_output(res[1], case.y_shape, index_dtype(path), "indices")
     else:
         check_output(res, case.y_shape, np.float32, "y")
     return res
@@ -110,7 +115,7 @@ def check_forward_all_paths(case: PoolCase, x: np.ndarray, label: str) -> tuple[
     for path in PATHS:
         y, idx = forward(case, x, path)
         assert_bits_equal(y, ry, f"y [{label}, {path}]")
-        assert_bits_equal(idx, ri, f"indices [{label}, {path}]")
+        assert_bits_equal(idx, ri.astype(index_dtype(path)), f"indices [{label}, {path}]")
         assert_bits_equal(forward(case, x, path, return_indices=False), ry,
                           f"y without indices [{label}, {path}]")
     return ry, ri
@@ -130,6 +135,27 @@ def test_forward(case: PoolCase, isa: str, randn: Callable[..., np.ndarray]) -> 
     y, idx = forward(case, x, "alloc")
     assert_bits_equal(y, ty, f"y vs torch [{isa}]")
     assert_bits_equal(idx, ti, f"indices vs torch [{isa}]")
+
+
+@pytest.mark.parametrize("index_dtype", [None, "int64", np.int64, "int32", np.int32, np.dtype("int32")],
+                         ids=["none", "int64", "np.int64", "int32", "np.int32", "dtype_int32"])
+@pytest.mark.parametrize("case", params([pool_case(n) for n in ("k3_s2_p1", "w17_split3_k2_ceil", "1d_k3_s1_p1")]))
+def test_index_dtype(case: PoolCase, index_dtype: Any, isa: str, randn: Callable[..., np.ndarray]) -> None:
+    """index_dtype picks the allocated indices' dtype (None: int64); their values, and the backward
+    pass from them, are the same for both."""
+    x, gy = randn(*case.x_shape), randn(*case.y_shape)
+    ry, ri = pr.reference_forward(case, x)
+    want = np.int64 if index_dtype is None else np.dtype(index_dtype).type
+    y, idx = pool_fn(case)(x, **case.kwargs, return_indices=True, index_dtype=index_dtype)
+    check_output(idx, case.y_shape, want, "indices")
+    assert_bits_equal(y, ry, f"y [{isa}, {index_dtype}]")
+    assert_bits_equal(idx, ri.astype(want), f"indices [{isa}, {index_dtype}]")
+    assert_bits_equal(backward_fn(case)(gy, idx, case.x_shape, **case.window_kwargs),
+                      pr.max_pool_backward(gy, ri, case.x_shape), f"grad_x [{isa}, {index_dtype}]")
+    y, idx = pool_fn(case)(x, **case.kwargs, return_indices=True, index_dtype=index_dtype,
+                           out=(poisoned(case.y_shape), poisoned_indices(case.y_shape, want)))
+    assert_bits_equal(idx, ri.astype(want), f"indices into out [{isa}, {index_dtype}]")
+    assert_bits_equal(pool_fn(case)(x, **case.kwargs, index_dtype=index_dtype), ry, "y without indices")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -342,11 +368,12 @@ def test_backward(case: PoolCase, isa: str, randn: Callable[..., np.ndarray]) ->
         kw = case.window_kwargs if window else {}
         for path in PATHS:
             label = f"grad_x [{isa}, {'window args' if window else 'no window args'}, {path}]"
+            indices = idx.astype(index_dtype(path))
             if path == "alloc":
-                gx = bwd(gy, idx, case.x_shape, **kw)
+                gx = bwd(gy, indices, case.x_shape, **kw)
             else:
                 out = poisoned(case.x_shape)
-                gx = bwd(gy, idx, case.x_shape, **kw, out=out)
+                gx = bwd(gy, indices, case.x_shape, **kw, out=out)
                 assert gx is out, "out= must be returned"
             check_output(gx, case.x_shape, np.float32, label)
             assert_bits_equal(gx, want, label)
@@ -447,13 +474,20 @@ def test_backward_indices_outside_their_windows(case: PoolCase, isa: str, rng: n
     _, idx = pool_fn(case)(x, **case.kwargs, return_indices=True)
     bwd = backward_fn(case)
     for name, moved in moved_indices(case, idx, rng):
-        gx = bwd(gy, moved, case.x_shape, **case.window_kwargs, out=poisoned(case.x_shape))
-        assert_bits_equal(gx, pr.max_pool_backward(gy, moved, case.x_shape), f"grad_x [{isa}, {name}]")
+        want = pr.max_pool_backward(gy, moved, case.x_shape)
+        for dtype in (np.int64, np.int32):
+            gx = bwd(gy, moved.astype(dtype), case.x_shape, **case.window_kwargs, out=poisoned(case.x_shape))
+            assert_bits_equal(gx, want, f"grad_x [{isa}, {name}, {np.dtype(dtype).name}]")
     op = "max_pool1d_backward" if case.rank == 3 else "max_pool2d_backward"
     for name, offset in (("2^32 added", 2**32), ("2^63 - 2^32 added", 2**63 - 2**32), ("negative", None)):
         bad = idx.copy()
         flat = bad.reshape(-1)
         flat[flat.size // 2] = -1 if offset is None else flat[flat.size // 2] + offset
+        with pytest.raises(ValueError, match=rf"^{op}: indices holds positions outside the input planes"):
+            bwd(gy, bad, case.x_shape, **case.window_kwargs)
+    for name, value in (("negative", -1), ("past the plane", int(np.prod(case.x_shape[2:])))):
+        bad = idx.astype(np.int32)
+        bad.reshape(-1)[bad.size // 2] = value
         with pytest.raises(ValueError, match=rf"^{op}: indices holds positions outside the input planes"):
             bwd(gy, bad, case.x_shape, **case.window_kwargs)
 

@@ -32,7 +32,8 @@ from pool_reference import (
 
 pytestmark = pytest.mark.cuda
 
-PATHS = ["alloc", "out_poisoned"]
+# out_int32: poisoned y and int32 indices (the backward pass then reads int32).
+PATHS = ["alloc", "out_poisoned", "out_int32"]
 
 
 def params(cases: list[PoolCase]) -> list[Any]:
@@ -54,13 +55,17 @@ def check_gpu_output(cp: Any, a: Any, shape: tuple[int, ...], dtype: Any, what: 
     return cp.asnumpy(a)
 
 
+def index_dtype(path: str) -> Any:
+    return np.int32 if path == "out_int32" else np.int64
+
+
 def gpu_forward(cp: Any, case: PoolCase, xd: Any, path: str, return_indices: bool = True) -> Any:
     """ictus' forward on the GPU, on `path`; returns host copies ((y, indices) or y)."""
     fn = pool_fn(case)
     if path == "alloc":
         res = fn(xd, **case.kwargs, return_indices=return_indices)
     elif return_indices:
-        out = (cp.full(case.y_shape, POISON, cp.float32), cp.full(case.y_shape, INDEX_POISON, cp.int64))
+        out = (cp.full(case.y_shape, POISON, cp.float32), cp.full(case.y_shape, INDEX_POISON, index_dtype(path)))
         res = fn(xd, **case.kwargs, return_indices=True, out=out)
         assert res[0] is out[0] and res[1] is out[1], "out=(y, indices) must return those arrays"
     else:
@@ -69,7 +74,7 @@ def gpu_forward(cp: Any, case: PoolCase, xd: Any, path: str, return_indices: boo
         assert res is out, "out=y must return that array"
     if return_indices:
         return (check_gpu_output(cp, res[0], case.y_shape, cp.float32, "y"),
-                check_gpu_output(cp, res[1], case.y_shape, cp.int64, "indices"))
+                check_gpu_output(cp, res[1], case.y_shape, index_dtype(path), "indices"))
     return check_gpu_output(cp, res, case.y_shape, cp.float32, "y")
 
 
@@ -79,7 +84,7 @@ def check_forward_cuda(cp: Any, case: PoolCase, x: np.ndarray, label: str) -> tu
     for path in PATHS:
         y, idx = gpu_forward(cp, case, xd, path)
         assert_bits_equal(y, ry, f"y [cuda, {label}, {path}]")
-        assert_bits_equal(idx, ri, f"indices [cuda, {label}, {path}]")
+        assert_bits_equal(idx, ri.astype(index_dtype(path)), f"indices [cuda, {label}, {path}]")
         assert_bits_equal(gpu_forward(cp, case, xd, path, return_indices=False), ry,
                           f"y without indices [cuda, {label}, {path}]")
     return ry, ri
@@ -108,7 +113,7 @@ def test_backward_cuda(case: PoolCase, path: str, cp: Any, randn: Callable[..., 
     x = randn(*case.x_shape)
     gy = randn(*case.y_shape)
     _, ri = pr.reference_forward(case, x)
-    gyd, idxd = cp.asarray(gy), cp.asarray(ri)
+    gyd, idxd = cp.asarray(gy), cp.asarray(ri.astype(index_dtype(path)))
     if path == "alloc":
         gx = backward_fn(case)(gyd, idxd, case.x_shape, **case.window_kwargs)
     else:

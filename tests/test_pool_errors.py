@@ -33,12 +33,12 @@ def i64(*shape: int, fill: int = 0) -> np.ndarray:
 
 def call(op: str, **changes: Any) -> Any:
     """The valid call of `op` with `changes` applied (x, grad_y, indices, input_shape, kernel_size,
-    stride, padding, dilation, ceil_mode, return_indices, out). Backward calls get no window
-    arguments unless a change names one."""
+    stride, padding, dilation, ceil_mode, return_indices, index_dtype, out). Backward calls get no
+    window arguments unless a change names one."""
     x_shape, y_shape = SHAPES[op]
     args: dict[str, Any] = {"x": f32(*x_shape), "grad_y": f32(*y_shape), "indices": i64(*y_shape),
                             "input_shape": x_shape, "kernel_size": 2, "stride": None, "padding": 0, "dilation": 1,
-                            "ceil_mode": False, "return_indices": False, "out": None}
+                            "ceil_mode": False, "return_indices": False, "index_dtype": None, "out": None}
     unknown = set(changes) - set(args)
     assert not unknown, unknown
     args.update(changes)
@@ -46,7 +46,7 @@ def call(op: str, **changes: Any) -> Any:
     if op in FWD:
         fn = ictus.max_pool2d if op == "max_pool2d" else ictus.max_pool1d
         return fn(args["x"], **window, ceil_mode=args["ceil_mode"], return_indices=args["return_indices"],
-                  out=args["out"])
+                  index_dtype=args["index_dtype"], out=args["out"])
     fn = ictus.max_pool2d_backward if op == "max_pool2d_backward" else ictus.max_pool1d_backward
     given = {k: v for k, v in window.items() if k in changes}
     return fn(args["grad_y"], args["indices"], args["input_shape"], **given, out=args["out"])
@@ -164,7 +164,7 @@ CASES: list[Any] = [
     *case({"grad_y": None}, TypeError, r"^{op}: grad_y must be a NumPy array", "grad_y_None", BWD),
     *per_op(lambda op: {"grad_y": f32(*SHAPES[op][1]).tolist()}, TypeError, r"^{op}: grad_y must be a NumPy array",
             "grad_y_list", BWD),
-    *[p for dt in ("int32", "uint64", "float32", "float64", ">i8", "bool") for p in
+    *[p for dt in ("int16", "uint64", "float32", "float64", ">i8", ">i4", "bool") for p in
       per_op(lambda op, dt=dt: {"indices": np.zeros(SHAPES[op][1], dtype=dt)}, TypeError,
              r"^{op}: indices must be int64.*indices that the forward pass returned", f"indices_{dt}", BWD)],
     *case({"indices": None}, TypeError, r"^{op}: indices must be a NumPy array", "indices_None", BWD),
@@ -288,11 +288,19 @@ def test_out_wrong_shape_or_dtype(op: str) -> None:
         call(op, return_indices=True, out=(f32(*bigger), i64(*y)))
     with pytest.raises(ValueError, match=rf"^{op}: out\[1\] must have shape {shape_str}"):
         call(op, return_indices=True, out=(f32(*y), i64(*bigger)))
-    for dt in ("int32", "float32", "uint64", ">i8"):
+    for dt in ("int16", "float32", "uint64", ">i8", ">i4"):
         with pytest.raises(TypeError, match=rf"^{op}: out\[1\] must be int64"):
             call(op, return_indices=True, out=(f32(*y), np.zeros(y, dt)))
     with pytest.raises(TypeError, match=rf"^{op}: out(\[0\])? must be float32"):
         call(op, return_indices=True, out=(np.zeros(y), i64(*y)))
+    # index_dtype: int64 or int32, and out[1] of that dtype
+    for bad in ("int16", "uint32", "float32", 5, "nonsense", object):
+        with pytest.raises(ValueError, match=rf"^{op}: index_dtype must be int64 or int32"):
+            call(op, return_indices=True, index_dtype=bad)
+    with pytest.raises(TypeError, match=rf"^{op}: out\[1\] must be int32 \(index_dtype\), got int64"):
+        call(op, return_indices=True, index_dtype="int32", out=(f32(*y), i64(*y)))
+    with pytest.raises(TypeError, match=rf"^{op}: out\[1\] must be int64 \(index_dtype\), got int32"):
+        call(op, return_indices=True, index_dtype=np.int64, out=(f32(*y), np.zeros(y, np.int32)))
 
 
 def re_shape(shape: tuple[int, ...]) -> str:

@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kNpyFloat32 = 11;  // NPY_FLOAT
 constexpr int kNpyInt64 = 7;     // NPY_LONG on LP64 Linux
+constexpr int kNpyInt32 = 5;     // NPY_INT
 
 std::string prefix(const Arg& a) { return std::string(a.op) + ": " + a.name + " "; }
 
@@ -24,12 +25,15 @@ std::string describe(py::handle obj) {
          py::str(type.attr("__qualname__")).cast<std::string>();
 }
 
-const char* dtype_name(DType d) { return d == DType::kFloat32 ? "float32" : "int64"; }
-int element_size(DType d) { return d == DType::kFloat32 ? 4 : 8; }
+const char* dtype_name(DType d) { return d == DType::kFloat32 ? "float32" : d == DType::kInt64 ? "int64" : "int32"; }
+int element_size(DType d) { return d == DType::kInt64 ? 8 : 4; }
+int numpy_type(DType d) { return d == DType::kFloat32 ? kNpyFloat32 : d == DType::kInt64 ? kNpyInt64 : kNpyInt32; }
+const char* cuda_typestr(DType d) { return d == DType::kFloat32 ? "<f4" : d == DType::kInt64 ? "<i8" : "<i4"; }
 
 [[noreturn]] void raise_dtype(const Arg& a, DType want, const std::string& got, bool cuda) {
-  if (want == DType::kInt64) {
-    raise_type(a, std::string("must be int64, got ") + got + " (pass the indices that the forward pass returned)");
+  if (want != DType::kFloat32) {
+    raise_type(a, std::string("must be ") + dtype_name(want) + ", got " + got +
+                      " (pass the indices that the forward pass returned)");
   }
   raise_type(a, "must be float32, got " + got + "; cast it with " + a.name + ".astype(" + module_of(cuda) +
                     ".float32)");
@@ -61,7 +65,7 @@ void fill_shape(ArrayView& v, const Arg& a, const int64_t* shape, int ndim, int 
 
 ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, bool copy_if_needed, DType dtype) {
   const py::dtype dt = arr.dtype();
-  const int want = dtype == DType::kFloat32 ? kNpyFloat32 : kNpyInt64;
+  const int want = numpy_type(dtype);
   if (dt.num() != want || dt.byteorder() == '>') raise_dtype(a, dtype, py::str(dt).cast<std::string>(), false);
   ArrayView v;
   int64_t shape[32];
@@ -87,7 +91,7 @@ ArrayView numpy_view(py::array arr, const Arg& a, int rank, const char* layout, 
 ArrayView cuda_view(py::handle obj, const Arg& a, int rank, const char* layout, bool copy_if_needed, DType dtype) {
   py::dict cai = obj.attr("__cuda_array_interface__");
   const std::string typestr = py::str(cai["typestr"]);
-  if (typestr != (dtype == DType::kFloat32 ? "<f4" : "<i8")) raise_dtype(a, dtype, typestr, true);
+  if (typestr != cuda_typestr(dtype)) raise_dtype(a, dtype, typestr, true);
   ArrayView v;
   v.cuda = true;
   py::tuple cai_shape = cai["shape"];
@@ -154,6 +158,18 @@ std::string ArrayView::shape_str() const {
   return s.str();
 }
 
+DType index_dtype(py::handle obj) {
+  if (py::isinstance<py::array>(obj)) {
+    const py::dtype dt = py::reinterpret_borrow<py::array>(obj).dtype();
+    return dt.num() == kNpyInt32 && dt.byteorder() != '>' ? DType::kInt32 : DType::kInt64;
+  }
+  if (py::hasattr(obj, "__cuda_array_interface__")) {
+    const std::string typestr = py::str(obj.attr("__cuda_array_interface__")["typestr"]);
+    return typestr == cuda_typestr(DType::kInt32) ? DType::kInt32 : DType::kInt64;
+  }
+  return DType::kInt64;
+}
+
 ArrayView array_in(py::handle obj, const Arg& a, int rank, const char* layout, DType dtype) {
   return any_view(obj, a, rank, layout, true, dtype);
 }
@@ -193,7 +209,9 @@ py::object cached_empty(const std::array<int64_t, 4>& shape, int rank, DType dty
     delete b;
   });
   std::vector<py::ssize_t> dims(shape.begin(), shape.begin() + rank);
-  const py::dtype type = dtype == DType::kInt64 ? py::dtype::of<int64_t>() : py::dtype::of<float>();
+  const py::dtype type = dtype == DType::kInt64   ? py::dtype::of<int64_t>()
+                         : dtype == DType::kInt32 ? py::dtype::of<int32_t>()
+                                                  : py::dtype::of<float>();
   return py::array(type, dims, {}, block->data, owner);
 }
 

@@ -3,7 +3,7 @@
 // argument becomes a TypeError or ValueError that names the op, the argument and the fix.
 //
 // Arrays: NumPy arrays are CPU arrays; objects with __cuda_array_interface__ (CuPy) are GPU
-// arrays. Both must have the expected dtype (float32 for data, int64 for max-pool indices) in
+// arrays. Both must have the expected dtype (float32 for data, int64 or int32 for max-pool indices) in
 // native byte order. Non-contiguous inputs are copied once to a contiguous array
 // (numpy.ascontiguousarray / cupy.ascontiguousarray); outputs must be contiguous.
 #pragma once
@@ -31,7 +31,7 @@ struct Arg {
 [[noreturn]] void raise_type(const Arg& a, const std::string& msg);
 [[noreturn]] void raise_value(const Arg& a, const std::string& msg);
 
-enum class DType { kFloat32, kInt64 };
+enum class DType { kFloat32, kInt64, kInt32 };
 
 struct ArrayView {
   py::object array;  // keeps the (possibly copied) array alive
@@ -57,6 +57,10 @@ void check_same_device(const ArrayView& first, const Arg& first_arg, const Array
 ArrayView array_out(py::handle out, const Arg& a, const std::array<int64_t, 4>& shape, int rank,
                     const ArrayView& like, std::initializer_list<const ArrayView*> inputs,
                     DType dtype = DType::kFloat32);
+
+// kInt32 for an int32 array (NumPy or CuPy), else kInt64: the dtype to check max-pool indices
+// against (a wrong dtype is then reported as not int64).
+DType index_dtype(py::handle obj);
 
 // An int parameter >= min_value (bool and float refused).
 int64_t int_param(py::handle obj, const Arg& a, int64_t min_value);

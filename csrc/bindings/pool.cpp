@@ -5,6 +5,7 @@
 
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -105,7 +106,8 @@ std::array<int64_t, 4> out_shape(const ArrayView& x, const PoolShape& s, int ran
 }
 
 py::object forward(const char* op, int rank, py::handle x, py::handle kernel_size, py::handle stride,
-                   py::handle padding, py::handle dilation, bool ceil_mode, bool return_indices, py::handle out,
+                   py::handle padding, py::handle dilation, bool ceil_mode, bool return_indices,
+                   const std::optional<std::string>& index_dtype_name, py::handle out,
                    const std::optional<std::string>& isa, uintptr_t stream) {
   const ArrayView xv = array_in(x, {op, "x"}, rank, rank == 3 ? "(N, C, T)" : "(N, C, H, W)");
   const PoolShape s = pool_shape(op, xv, rank, kernel_size, stride, padding, dilation, ceil_mode);
@@ -123,19 +125,32 @@ py::object forward(const char* op, int rank, py::handle x, py::handle kernel_siz
   }
   const auto shape = out_shape(xv, s, rank);
   // Indices first: their int64 byte count overflows before y's, and nothing is allocated in vain.
+  // int64 unless index_dtype (checked in Python: "int64" or "int32") or out[1] says int32; int32
+  // ones only for planes whose positions they hold.
   ArrayView idx;
-  if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv}, DType::kInt64);
+  const DType given = index_dtype(out_idx);
+  const DType index_type = index_dtype_name ? (*index_dtype_name == "int32" ? DType::kInt32 : DType::kInt64) : given;
+  if (return_indices && !out_idx.is_none() && index_dtype_name && given != index_type) {
+    raise_type({op, "out[1]"}, std::string("must be ") + *index_dtype_name + " (index_dtype), got " +
+                                   py::str(py::getattr(out_idx, "dtype", py::str("no dtype"))).cast<std::string>());
+  }
+  if (return_indices && index_type == DType::kInt32 && s.in_h * s.in_w > INT32_MAX) {
+    raise_value({op, "out[1]"}, "is int32, which cannot hold the positions of planes of " + str(s.in_h * s.in_w) +
+                                    " values; pass int64 indices");
+  }
+  if (return_indices) idx = array_out(out_idx, {op, "out[1]"}, shape, rank, xv, {&xv}, index_type);
+  const PoolIndices indices{idx.data, index_type == DType::kInt32};
   const ArrayView y = array_out(out_y, {op, return_indices ? "out[0]" : "out"}, shape, rank, xv, {&xv, &idx});
   if (xv.cuda) {
     require_cuda(op);
 #if defined(ICTUS_WITH_CUDA)
     py::gil_scoped_release release;
-    cuda::max_pool_forward(s, xv.data, y.data, idx.index_data(), xv.device, stream);
+    cuda::max_pool_forward(s, xv.data, y.data, indices, xv.device, stream);
 #endif
   } else {
     const cpu::Isa chosen = resolve_isa(isa);
     py::gil_scoped_release release;
-    cpu::max_pool_forward(chosen, {s, xv.data, y.data, idx.index_data()});
+    cpu::max_pool_forward(chosen, {s, xv.data, y.data, indices});
   }
   if (return_indices) return py::make_tuple(y.array, idx.array);
   return y.array;
@@ -146,7 +161,9 @@ py::object backward(const char* op, int rank, py::handle grad_y, py::handle indi
                     const std::optional<std::string>& isa, uintptr_t stream) {
   const char* layout = rank == 3 ? "(N, C, T_out)" : "(N, C, H_out, W_out)";
   const ArrayView g = array_in(grad_y, {op, "grad_y"}, rank, layout);
-  const ArrayView idx = array_in(indices, {op, "indices"}, rank, layout, DType::kInt64);
+  const DType index_type = index_dtype(indices);
+  const ArrayView idx = array_in(indices, {op, "indices"}, rank, layout, index_type);
+  const PoolIndices index_array{idx.data, index_type == DType::kInt32};
   check_same_device(g, {op, "grad_y"}, idx, {op, "indices"});
   for (int i = 0; i < rank; ++i) {
     if (idx.shape[i] != g.shape[i]) {
@@ -218,12 +235,12 @@ py::object backward(const char* op, int rank, py::handle grad_y, py::handle indi
     require_cuda(op);
 #if defined(ICTUS_WITH_CUDA)
     py::gil_scoped_release release;
-    valid = cuda::max_pool_backward(shape, g.data, idx.index_data(), gx.data, g.device, stream);
+    valid = cuda::max_pool_backward(shape, g.data, index_array, gx.data, g.device, stream);
 #endif
   } else {
     const cpu::Isa chosen = resolve_isa(isa);
     py::gil_scoped_release release;
-    valid = cpu::max_pool_backward(chosen, shape, !kernel_size.is_none(), g.data, idx.index_data(), gx.data);
+    valid = cpu::max_pool_backward(chosen, shape, !kernel_size.is_none(), g.data, index_array, gx.data);
   }
   if (!valid) {
     raise_value({op, "indices"}, "holds positions outside the input planes; pass the indices that the forward "
@@ -239,10 +256,11 @@ void bind_pool(py::module_& m) {
     const char* fwd_name = rank == 3 ? "max_pool1d" : "max_pool2d";
     const char* bwd_name = rank == 3 ? "max_pool1d_backward" : "max_pool2d_backward";
     m.def(fwd_name, [fwd_name, rank](py::handle x, py::handle kernel_size, py::handle stride, py::handle padding,
-                                     py::handle dilation, bool ceil_mode, bool return_indices, py::handle out,
+                                     py::handle dilation, bool ceil_mode, bool return_indices,
+                                     const std::optional<std::string>& index_dtype_name, py::handle out,
                                      const std::optional<std::string>& isa, uintptr_t stream) {
-      return forward(fwd_name, rank, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out, isa,
-                     stream);
+      return forward(fwd_name, rank, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     index_dtype_name, out, isa, stream);
     });
     m.def(bwd_name, [bwd_name, rank](py::handle grad_y, py::handle indices, py::handle input_shape,
                                      py::handle kernel_size, py::handle stride, py::handle padding,

@@ -21,6 +21,19 @@ struct PoolShape {
   int64_t pad_top, pad_left;
 };
 
+// The indices' array: int64 (torch's), or int32 (half the bytes to write and read back; for planes
+// of fewer than 2^31 values); data is null when there are none. The kernels take a typed pointer:
+// with_index_type hands it to a generic callable.
+struct PoolIndices {
+  void* data;
+  bool int32;
+};
+
+template <class F>
+static inline auto with_index_type(const PoolIndices& indices, F&& f) {
+  return indices.int32 ? f(static_cast<int32_t*>(indices.data)) : f(static_cast<int64_t*>(indices.data));
+}
+
 ICTUS_HD static inline int64_t pool_out_length(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
                                                int64_t dilation, bool ceil_mode) {
   const int64_t room = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);

@@ -13,8 +13,9 @@ namespace {
 
 // ----------------------------------------------------------------------------------- kernels
 
+template <class Index>
 __global__ void max_pool_fwd_kernel(PoolShape s, const float* __restrict__ x, float* __restrict__ y,
-                                    int64_t* __restrict__ indices) {
+                                    Index* __restrict__ indices) {
   const int64_t total = s.planes * s.out_h * s.out_w;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -39,13 +40,14 @@ __global__ void max_pool_fwd_kernel(PoolShape s, const float* __restrict__ x, fl
       }
     }
     y[e] = max;
-    if (indices) indices[e] = best;
+    if (indices) indices[e] = static_cast<Index>(best);
   }
 }
 
 // grad_x[plane][r][c] = sum, over the outputs (h, w) whose window holds (r, c) and whose index is
 // r * W + c, of grad_y[plane][h][w], in order of (h, w).
-__global__ void max_pool_bwd_kernel(PoolShape s, const float* __restrict__ grad_y, const int64_t* __restrict__ indices,
+template <class Index>
+__global__ void max_pool_bwd_kernel(PoolShape s, const float* __restrict__ grad_y, const Index* __restrict__ indices,
                                     float* __restrict__ grad_x) {
   const int64_t total = s.planes * s.in_h * s.in_w;
   const int64_t plane_out = s.out_h * s.out_w;
@@ -54,7 +56,7 @@ __global__ void max_pool_bwd_kernel(PoolShape s, const float* __restrict__ grad_
     const int64_t k = e % (s.in_h * s.in_w), plane = e / (s.in_h * s.in_w);
     const int64_t r = k / s.in_w, c = k % s.in_w;
     const float* gy = grad_y + plane * plane_out;
-    const int64_t* idx = indices + plane * plane_out;
+    const Index* idx = indices + plane * plane_out;
     float acc = 0.0f;
     for (int64_t i = s.kernel_h - 1; i >= 0; --i) {
       const int64_t h = conv_output_index(r, i, s.stride_h, s.dilation_h, s.pad_top, s.out_h);
@@ -69,7 +71,8 @@ __global__ void max_pool_bwd_kernel(PoolShape s, const float* __restrict__ grad_
 }
 
 // Sets *bad_index when an index lies outside its plane (the gather above would ignore it).
-__global__ void check_indices_kernel(PoolShape s, const int64_t* __restrict__ indices, int* __restrict__ bad_index) {
+template <class Index>
+__global__ void check_indices_kernel(PoolShape s, const Index* __restrict__ indices, int* __restrict__ bad_index) {
   const int64_t total = s.planes * s.out_h * s.out_w, plane_in = s.in_h * s.in_w;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -82,24 +85,29 @@ __global__ void check_indices_kernel(PoolShape s, const int64_t* __restrict__ in
 
 // ----------------------------------------------------------------------------------- launchers
 
-void max_pool_forward(const PoolShape& s, const float* x, float* y, int64_t* indices, int device, uintptr_t stream) {
+void max_pool_forward(const PoolShape& s, const float* x, float* y, const PoolIndices& indices, int device,
+                      uintptr_t stream) {
   ICTUS_CUDA_CHECK(cudaSetDevice(device));
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  max_pool_fwd_kernel<<<grid_for(s.planes * s.out_h * s.out_w), kThreads, 0, st>>>(s, x, y, indices);
+  with_index_type(indices, [&](auto* idx) {
+    max_pool_fwd_kernel<<<grid_for(s.planes * s.out_h * s.out_w), kThreads, 0, st>>>(s, x, y, idx);
+  });
   ICTUS_CUDA_CHECK_LAUNCH();
 }
 
-bool max_pool_backward(const PoolShape& s, const float* grad_y, const int64_t* indices, float* grad_x, int device,
+bool max_pool_backward(const PoolShape& s, const float* grad_y, const PoolIndices& indices, float* grad_x, int device,
                        uintptr_t stream) {
   ICTUS_CUDA_CHECK(cudaSetDevice(device));
   const auto st = reinterpret_cast<cudaStream_t>(stream);
   int* bad = nullptr;
   ICTUS_CUDA_CHECK(cudaMallocAsync(&bad, sizeof(int), st));
   ICTUS_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), st));
-  max_pool_bwd_kernel<<<grid_for(s.planes * s.in_h * s.in_w), kThreads, 0, st>>>(s, grad_y, indices, grad_x);
-  ICTUS_CUDA_CHECK_LAUNCH();
-  check_indices_kernel<<<grid_for(s.planes * s.out_h * s.out_w), kThreads, 0, st>>>(s, indices, bad);
-  ICTUS_CUDA_CHECK_LAUNCH();
+  with_index_type(indices, [&](const auto* idx) {
+    max_pool_bwd_kernel<<<grid_for(s.planes * s.in_h * s.in_w), kThreads, 0, st>>>(s, grad_y, idx, grad_x);
+    ICTUS_CUDA_CHECK_LAUNCH();
+    check_indices_kernel<<<grid_for(s.planes * s.out_h * s.out_w), kThreads, 0, st>>>(s, idx, bad);
+    ICTUS_CUDA_CHECK_LAUNCH();
+  });
   int host_bad = 0;
   ICTUS_CUDA_CHECK(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, st));
   ICTUS_CUDA_CHECK(cudaFreeAsync(bad, st));

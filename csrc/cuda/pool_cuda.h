@@ -1,5 +1,5 @@
 // Host entry points of the CUDA max-pool kernels (csrc/cuda/pool.cu), same conventions as
-// conv_cuda.h. indices may be null in the forward pass.
+// conv_cuda.h. indices.data may be null in the forward pass.
 #pragma once
 
 #include <cstdint>
@@ -8,11 +8,12 @@
 
 namespace ictus::cuda {
 
-void max_pool_forward(const PoolShape& s, const float* x, float* y, int64_t* indices, int device, uintptr_t stream);
+void max_pool_forward(const PoolShape& s, const float* x, float* y, const PoolIndices& indices, int device,
+                      uintptr_t stream);
 
 // Writes every element of grad_x; returns false when an index lies outside its plane (such an
 // index contributes nothing). Waits for the stream, to read that check back.
-bool max_pool_backward(const PoolShape& s, const float* grad_y, const int64_t* indices, float* grad_x, int device,
+bool max_pool_backward(const PoolShape& s, const float* grad_y, const PoolIndices& indices, float* grad_x, int device,
                        uintptr_t stream);
 
 }  // namespace ictus::cuda

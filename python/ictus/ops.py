@@ -129,7 +129,8 @@ def conv2d_backward(grad_y: Any, x: Any, weight: Any, *, stride: Size2 = 1, padd
 
 
 def max_pool2d(x: Any, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0, dilation: Size2 = 1, *,
-               ceil_mode: bool = False, return_indices: bool = False, out: Any = None) -> Any:
+               ceil_mode: bool = False, return_indices: bool = False, index_dtype: Any = None,
+               out: Any = None) -> Any:
     """2-D max pooling, exactly as ``torch.nn.functional.max_pool2d``.
 
     Args:
@@ -138,8 +139,11 @@ def max_pool2d(x: Any, kernel_size: Size2, stride: Size2 | None = None, padding:
             (h, w) pair; padding (-inf, i.e. ignored) is at most half the kernel size.
         ceil_mode: round the output size up (a last window must start inside the input or the
             left padding), as torch.
-        return_indices: also return the int64 indices of the maxima, flat within each plane
+        return_indices: also return the indices of the maxima, flat within each plane
             (row * W + column), as torch.
+        index_dtype: the indices' dtype: int64 (torch's; the default) or int32, which halves the
+            bytes the forward pass writes and the backward pass reads (planes of fewer than 2**31
+            values). None: int64, or out's indices' dtype when given.
         out: optional y array, or a (y, indices) pair with ``return_indices``.
 
     Returns:
@@ -148,17 +152,18 @@ def max_pool2d(x: Any, kernel_size: Size2, stride: Size2 | None = None, padding:
         and NaN propagates.
     """
     x = _array.native("max_pool2d", "x", x)
-    return _core.max_pool2d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices), out,
-                            _array.forced_isa(), _array.stream(x))
+    return _core.max_pool2d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices),
+                            _index_dtype("max_pool2d", index_dtype), out, _array.forced_isa(), _array.stream(x))
 
 
 def max_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1, *,
-               ceil_mode: bool = False, return_indices: bool = False, out: Any = None) -> Any:
+               ceil_mode: bool = False, return_indices: bool = False, index_dtype: Any = None,
+               out: Any = None) -> Any:
     """1-D max pooling over (N, C, T), exactly as ``torch.nn.functional.max_pool1d``; arguments as
     :func:`max_pool2d` (ints or 1-tuples), indices are positions along T."""
     x = _array.native("max_pool1d", "x", x)
-    return _core.max_pool1d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices), out,
-                            _array.forced_isa(), _array.stream(x))
+    return _core.max_pool1d(x, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices),
+                            _index_dtype("max_pool1d", index_dtype), out, _array.forced_isa(), _array.stream(x))
 
 
 def max_pool2d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, int, int], *,
@@ -190,6 +195,20 @@ def max_pool1d_backward(grad_y: Any, indices: Any, input_shape: tuple[int, int, 
     indices = _array.native("max_pool1d_backward", "indices", indices)
     return _core.max_pool1d_backward(grad_y, indices, input_shape, kernel_size, stride, padding, dilation, out,
                                      _array.forced_isa(), _array.stream(grad_y))
+
+
+def _index_dtype(op: str, index_dtype: Any) -> str | None:
+    """"int64", "int32" or None (unspecified), from anything np.dtype takes."""
+    if index_dtype is None:
+        return None
+    try:
+        name = np.dtype(index_dtype).name
+    except TypeError:
+        name = None
+    if name not in ("int64", "int32"):
+        raise ValueError(f"{op}: index_dtype must be int64 or int32 (np.int64, np.int32 or their names), "
+                         f"got {index_dtype!r}")
+    return name
 
 
 def _lengths(op: str, lengths: Any) -> Any:

@@ -29,7 +29,8 @@ inline GatherRows gather_rows(const PoolShape& s, int64_t h) {
 // Outputs [w_begin, w_end) of one row: their windows' columns on the window rows are zeroed, then
 // each output's index gets 0 + grad_y (what the scatter's zeroed sum gives: -0 becomes +0). False
 // when an index lies outside its window.
-inline bool gather_windows_scalar(const PoolShape& s, const float* gy, const int64_t* idx, float* gx,
+template <class Index>
+inline bool gather_windows_scalar(const PoolShape& s, const float* gy, const Index* idx, float* gx,
                                   const GatherRows& rows, int64_t w_begin, int64_t w_end) {
   const int64_t c_begin = w_begin * s.stride_w, c_end = std::min(w_end * s.stride_w, s.in_w);
   int64_t hits = 0;

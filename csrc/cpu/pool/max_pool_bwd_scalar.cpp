@@ -10,8 +10,9 @@ bool max_pool_bwd_scalar(const PoolGradProblem& p, int64_t begin, int64_t end) {
     const int64_t plane = item / s.out_h, h = item % s.out_h;
     float* gx = p.grad_x + plane * s.in_h * s.in_w;
     const GatherRows rows = gather_rows(s, h);
-    in_windows = gather_windows_scalar(s, p.grad_y + item * s.out_w, p.indices + item * s.out_w, gx, rows, 0,
-                                       s.out_w) &&
+    in_windows = with_index_type(p.indices, [&](const auto* idx) {
+                   return gather_windows_scalar(s, p.grad_y + item * s.out_w, idx + item * s.out_w, gx, rows, 0, s.out_w);
+                 }) &&
                  in_windows;
     zero_uncovered(s, gx, rows);
   }

@@ -18,8 +18,8 @@
 namespace ictus::cpu {
 namespace {
 
-template <class S, int Stride>
-bool gather_row_split(const PoolShape& s, const float* gy, const int64_t* idx, float* gx, const GatherRows& rows,
+template <class S, int Stride, class Index>
+bool gather_row_split(const PoolShape& s, const float* gy, const Index* idx, float* gx, const GatherRows& rows,
                       typename S::IVec lane_columns) {
   using Vec = typename S::Vec;
   using IVec = typename S::IVec;
@@ -74,8 +74,8 @@ bool gather_row_split(const PoolShape& s, const float* gy, const int64_t* idx, f
   return in_windows;
 }
 
-template <class S>
-bool max_pool_bwd_simd(const PoolGradProblem& p, int64_t begin, int64_t end) {
+template <class S, class Index>
+bool max_pool_bwd_rows(const PoolGradProblem& p, int64_t begin, int64_t end) {
   const PoolShape s = p.shape;
   const typename S::IVec lane_columns = S::iota_times(static_cast<int32_t>(s.stride_w));
   const bool vectors = s.out_w >= S::kWidth && s.stride_w <= 3;
@@ -84,7 +84,7 @@ bool max_pool_bwd_simd(const PoolGradProblem& p, int64_t begin, int64_t end) {
   for (int64_t item = begin; item < end; ++item) {
     float* gx = p.grad_x + plane * s.in_h * s.in_w;
     const float* gy = p.grad_y + item * s.out_w;
-    const int64_t* idx = p.indices + item * s.out_w;
+    const Index* idx = static_cast<const Index*>(p.indices.data) + item * s.out_w;
     const GatherRows rows = gather_rows(s, h);
     bool row_in_windows;
     if (vectors && s.stride_w == 1) {
@@ -104,6 +104,11 @@ bool max_pool_bwd_simd(const PoolGradProblem& p, int64_t begin, int64_t end) {
     }
   }
   return in_windows;
+}
+
+template <class S>
+bool max_pool_bwd_simd(const PoolGradProblem& p, int64_t begin, int64_t end) {
+  return with_index_type(p.indices, [&]<class Index>(Index*) { return max_pool_bwd_rows<S, Index>(p, begin, end); });
 }
 
 }  // namespace

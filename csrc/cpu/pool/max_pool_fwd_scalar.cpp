@@ -31,7 +31,7 @@ void max_pool_fwd_scalar(const PoolProblem& p, int64_t begin, int64_t end) {
       }
       const int64_t f = (plane * s.out_h + h) * s.out_w + w;
       p.y[f] = max;
-      if (p.indices) p.indices[f] = best;
+      if (p.indices.data) with_index_type(p.indices, [&](auto* idx) { idx[f] = best; });
     }
   }
 }

@@ -11,12 +11,14 @@
 //  - otherwise: lane by lane;
 // and rows of fewer than W outputs with windows along them run W outputs of several rows per
 // vector, through gathers (pool_short_rows).
-// Each way is its own loop, specialised on whether indices are kept, so the per-vector work stays
-// a handful of instructions (one generic loop spent ~10 cycles per output on bookkeeping).
+// Each way is its own loop, specialised on whether indices are kept (and as int64 or int32), so
+// the per-vector work stays a handful of instructions (one generic loop spent ~10 cycles per
+// output on bookkeeping).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/pool/pool.h"
 
@@ -38,6 +40,10 @@ inline void split_block(const float* block, int64_t valid, typename S::Vec (&pha
   S::split_phases(v, phase);
 }
 
+// Whether a kernel keeps indices of type Index (void: none).
+template <class Index>
+inline constexpr bool kKeeps = !std::is_void_v<Index>;
+
 // The running maximum of one output vector, with or without indices.
 template <class S, bool kIndices>
 struct RunningMax {
@@ -57,7 +63,7 @@ struct RunningMax {
 struct RowJob {
   const float* x;  // the plane
   float* y;        // the output row
-  int64_t* idx;    // the output row's indices, or null
+  void* idx;       // the output row's indices (Index), or null
   int64_t in_h, in_w, out_w, h;
   int64_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
   int64_t i0, r0;  // first real kernel row and its input row
@@ -71,15 +77,15 @@ inline int64_t last_vector_start(int64_t w0, int64_t out_w) {
   return w0 + W > out_w && out_w >= W ? out_w - W : w0;
 }
 
-template <class S, bool kIndices>
-inline void finish(const RowJob& job, int64_t w0, int nt, const RunningMax<S, kIndices>& acc) {
+template <class S, class Index>
+inline void finish(const RowJob& job, int64_t w0, int nt, const RunningMax<S, kKeeps<Index>>& acc) {
   constexpr int W = S::kWidth;
   if (nt == W) {
     S::store(job.y + w0, acc.m);
   } else {
     S::store_masked(job.y + w0, acc.m, S::range_mask(0, nt));
   }
-  if constexpr (kIndices) S::store_index_lanes(job.idx + w0, acc.idx, nt);
+  if constexpr (kKeeps<Index>) S::store_index_lanes(static_cast<Index*>(job.idx) + w0, acc.idx, nt);
 }
 
 // Each lane starts at its window's first real position, where torch starts (kept if all is -inf).
@@ -100,12 +106,12 @@ inline typename S::IVec first_positions(const RowJob& job, int64_t w0, typename 
 }
 
 // Any geometry, lane by lane.
-template <class S, bool kIndices>
+template <class S, class Index>
 void pool_vector_lanes(const RowJob& job, int64_t w0, typename S::IVec lane_columns) {
   constexpr int W = S::kWidth;
   const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
-  RunningMax<S, kIndices> acc;
-  if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+  RunningMax<S, kKeeps<Index>> acc;
+  if constexpr (kKeeps<Index>) acc.idx = first_positions<S>(job, w0, lane_columns);
   for (int64_t i = job.i0; i < job.kernel_h; ++i) {
     const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
     if (r >= job.in_h) break;
@@ -120,18 +126,18 @@ void pool_vector_lanes(const RowJob& job, int64_t w0, typename S::IVec lane_colu
       acc.take(S::load(lanes), S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + col0)), lane_columns));
     }
   }
-  finish<S, kIndices>(job, w0, nt, acc);
+  finish<S, Index>(job, w0, nt, acc);
 }
 
 // Column stride 1: every tap is one (masked) load.
-template <class S, bool kIndices>
+template <class S, class Index>
 void pool_row_contiguous(const RowJob& job, typename S::IVec lane_columns) {
   constexpr int W = S::kWidth;
   for (int64_t w0 = 0; w0 < job.out_w; w0 += W) {
     w0 = last_vector_start<W>(w0, job.out_w);
     const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
-    RunningMax<S, kIndices> acc;
-    if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+    RunningMax<S, kKeeps<Index>> acc;
+    if constexpr (kKeeps<Index>) acc.idx = first_positions<S>(job, w0, lane_columns);
     for (int64_t i = job.i0; i < job.kernel_h; ++i) {
       const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
       if (r >= job.in_h) break;
@@ -149,7 +155,7 @@ void pool_row_contiguous(const RowJob& job, typename S::IVec lane_columns) {
         acc.take(v, S::iadd(S::ibroadcast(static_cast<int32_t>(r * job.in_w + col0)), lane_columns));
       }
     }
-    finish<S, kIndices>(job, w0, nt, acc);
+    finish<S, Index>(job, w0, nt, acc);
   }
 }
 
@@ -160,14 +166,14 @@ void pool_row_contiguous(const RowJob& job, typename S::IVec lane_columns) {
 // prefetcher alone left (1, 3) on 8x16x3000x79 at 13.9 ms, 8.1-8.6 ms with it (1 KiB ahead:
 // 9.1, 16 KiB: 8.5-10.4, 32 KiB: 10.5).
 constexpr int64_t kPrefetchAhead = 2048;
-template <class S, int Stride, bool kIndices>
+template <class S, int Stride, class Index>
 void pool_row_split(const RowJob& job, typename S::IVec lane_columns) {
   constexpr int W = S::kWidth;
   for (int64_t w0 = 0; w0 < job.out_w; w0 += W) {
     w0 = last_vector_start<W>(w0, job.out_w);
     const int nt = static_cast<int>(job.out_w - w0 < W ? job.out_w - w0 : W);
-    RunningMax<S, kIndices> acc;
-    if constexpr (kIndices) acc.idx = first_positions<S>(job, w0, lane_columns);
+    RunningMax<S, kKeeps<Index>> acc;
+    if constexpr (kKeeps<Index>) acc.idx = first_positions<S>(job, w0, lane_columns);
     for (int64_t i = job.i0; i < job.kernel_h; ++i) {
       const int64_t r = conv_input_index(job.h, i, job.stride_h, job.dilation_h, job.pad_top);
       if (r >= job.in_h) break;
@@ -181,11 +187,11 @@ void pool_row_split(const RowJob& job, typename S::IVec lane_columns) {
         if (j < job.kernel_w) acc.take(phase[j], S::iadd(base, S::ibroadcast(j)));
       }
     }
-    finish<S, kIndices>(job, w0, nt, acc);
+    finish<S, Index>(job, w0, nt, acc);
   }
 }
 
-template <class S, bool kIndices>
+template <class S, class Index>
 void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   const PoolShape s = p.shape;
   const typename S::IVec lane_columns = S::iota_times(static_cast<int32_t>(s.stride_w));
@@ -195,19 +201,19 @@ void max_pool_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   for (int64_t item = begin; item < end; ++item) {
     RowJob job{p.x + plane * s.in_h * s.in_w,
                p.y + item * s.out_w,
-               p.indices ? p.indices + item * s.out_w : nullptr,
+               kKeeps<Index> ? static_cast<void*>(static_cast<Index*>(p.indices.data) + item * s.out_w) : nullptr,
                s.in_h, s.in_w, s.out_w, h, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.dilation_h,
                s.dilation_w, s.pad_top, s.pad_left, 0, 0};
     job.i0 = pool_first_tap(h, s.stride_h, s.dilation_h, s.pad_top);
     job.r0 = conv_input_index(h, job.i0, s.stride_h, s.dilation_h, s.pad_top);
     if (s.stride_w == 1) {
-      pool_row_contiguous<S, kIndices>(job, lane_columns);
+      pool_row_contiguous<S, Index>(job, lane_columns);
     } else if (split && s.stride_w == 2) {
-      pool_row_split<S, 2, kIndices>(job, lane_columns);
+      pool_row_split<S, 2, Index>(job, lane_columns);
     } else if (split && s.stride_w == 3) {
-      pool_row_split<S, 3, kIndices>(job, lane_columns);
+      pool_row_split<S, 3, Index>(job, lane_columns);
     } else {
-      for (int64_t w0 = 0; w0 < s.out_w; w0 += S::kWidth) pool_vector_lanes<S, kIndices>(job, w0, lane_columns);
+      for (int64_t w0 = 0; w0 < s.out_w; w0 += S::kWidth) pool_vector_lanes<S, Index>(job, w0, lane_columns);
     }
     if (++h == s.out_h) {
       h = 0;
@@ -226,7 +232,7 @@ inline bool short_rows(const PoolShape& s, int width) {
          (s.in_h + width) * s.in_w < (int64_t{1} << 31);  // a vector's int32 offsets, past lanes included
 }
 
-template <class S, bool kIndices>
+template <class S, class Index>
 void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
   constexpr int W = S::kWidth;
   const PoolShape& s = p.shape;
@@ -253,8 +259,8 @@ void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
         base_row += W;
       }
       if (nt < W) first = S::izero_from(first, nt);  // lanes past the rows read the plane's start
-      RunningMax<S, kIndices> acc;
-      if constexpr (kIndices) acc.idx = first;
+      RunningMax<S, kKeeps<Index>> acc;
+      if constexpr (kKeeps<Index>) acc.idx = first;
       for (int64_t j = 0; j < s.kernel_w; ++j) {
         const int32_t tap = static_cast<int32_t>(j * s.dilation_w);
         acc.take(S::gather(x + tap, first), S::iadd(first, S::ibroadcast(tap)));
@@ -265,7 +271,7 @@ void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
       } else {
         S::store_masked(y, acc.m, S::range_mask(0, nt));
       }
-      if constexpr (kIndices) S::store_index_lanes(p.indices + row * s.out_w + f0, acc.idx, nt);
+      if constexpr (kKeeps<Index>) S::store_index_lanes(static_cast<Index*>(p.indices.data) + row * s.out_w + f0, acc.idx, nt);
     }
     row += rows;
   }
@@ -274,10 +280,13 @@ void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
 template <class S>
 void max_pool_fwd_simd(const PoolProblem& p, int64_t begin, int64_t end) {
   const bool gathered = short_rows(p.shape, S::kWidth);
-  if (p.indices) {
-    gathered ? pool_short_rows<S, true>(p, begin, end) : max_pool_rows<S, true>(p, begin, end);
+  const auto run = [&]<class Index>(Index*) {
+    gathered ? pool_short_rows<S, Index>(p, begin, end) : max_pool_rows<S, Index>(p, begin, end);
+  };
+  if (p.indices.data == nullptr) {
+    run(static_cast<void*>(nullptr));
   } else {
-    gathered ? pool_short_rows<S, false>(p, begin, end) : max_pool_rows<S, false>(p, begin, end);
+    with_index_type(p.indices, run);
   }
 }
 

@@ -65,7 +65,7 @@ void max_pool_forward(Isa isa, const PoolProblem& problem) {
   ThreadPool::instance().parallel_for(s.planes * s.out_h, [&](int64_t b, int64_t e) { fwd(p, b, e); });
 }
 
-bool max_pool_backward(Isa isa, const PoolShape& s, bool window_known, const float* grad_y, const int64_t* indices,
+bool max_pool_backward(Isa isa, const PoolShape& s, bool window_known, const float* grad_y, const PoolIndices& indices,
                        float* grad_x) {
   // The gather writes each position once (the scatter zeroes grad_x, then reads and writes it
   // again where the indices point). Zen 4 guest, benchmark rows: (1, 3) on 8x20x3000x81
@@ -86,15 +86,17 @@ bool max_pool_backward(Isa isa, const PoolShape& s, bool window_known, const flo
       float* gx = grad_x + plane * plane_in;
       std::memset(gx, 0, static_cast<size_t>(plane_in) * sizeof(float));
       const float* gy = grad_y + plane * plane_out;
-      const int64_t* idx = indices + plane * plane_out;
-      for (int64_t f = 0; f < plane_out; ++f) {
-        const int64_t k = idx[f];
-        if (k < 0 || k >= plane_in) {
-          valid.store(false, std::memory_order_relaxed);
-          continue;
+      with_index_type(indices, [&](const auto* idx) {
+        idx += plane * plane_out;
+        for (int64_t f = 0; f < plane_out; ++f) {
+          const int64_t k = idx[f];
+          if (k < 0 || k >= plane_in) {
+            valid.store(false, std::memory_order_relaxed);
+            continue;
+          }
+          gx[k] += gy[f];
         }
-        gx[k] += gy[f];
-      }
+      });
     }
   });
   return valid.load();

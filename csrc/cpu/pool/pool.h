@@ -1,6 +1,6 @@
 // Max-pool on the CPU: variants and entry points. x (planes, H, W) -> y (planes, H_out, W_out) with
-// torch's semantics (pool_geometry.h); max_pool1d is H = 1. Indices, when asked for, are int64 flat
-// positions within a plane.
+// torch's semantics (pool_geometry.h); max_pool1d is H = 1. Indices, when asked for, are flat
+// positions within a plane, int64 or int32 (PoolIndices).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@ struct PoolProblem {
   PoolShape shape;
   const float* x;
   float* y;
-  int64_t* indices;  // nullable
+  PoolIndices indices;  // data null: none
 };
 
 // Work items [begin, end) = (plane, output row) pairs, plane-major. The SIMD variants keep flat
@@ -27,7 +27,7 @@ void max_pool_fwd_scalar(const PoolProblem& p, int64_t begin, int64_t end);
 struct PoolGradProblem {
   PoolShape shape;
   const float* grad_y;
-  const int64_t* indices;
+  PoolIndices indices;
   float* grad_x;
 };
 
@@ -49,7 +49,7 @@ void max_pool_forward(Isa isa, const PoolProblem& p);
 // gather computes the same values; otherwise, or when an index lies outside its window, one
 // scalar scatter. Returns false, leaving grad_x partly written, when an index lies outside its
 // plane.
-bool max_pool_backward(Isa isa, const PoolShape& s, bool window_known, const float* grad_y, const int64_t* indices,
+bool max_pool_backward(Isa isa, const PoolShape& s, bool window_known, const float* grad_y, const PoolIndices& indices,
                        float* grad_x);
 // The kernel that runs the forward pass, or the backward pass where it gathers, under `isa`.
 const char* max_pool_kernel_name(Isa isa, bool forward);

@@ -102,6 +102,16 @@ struct Avx2 {
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), idx);
     for (int i = 0; i < n; ++i) p[i] = lanes[i];
   }
+  // The first n lanes of idx, as they are (int32 indices).
+  static inline void store_index_lanes(int32_t* p, IVec idx, int n) {
+    if (n == kWidth) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), idx);
+      return;
+    }
+    alignas(32) int32_t lanes[kWidth];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), idx);
+    for (int i = 0; i < n; ++i) p[i] = lanes[i];
+  }
   // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
   // Inverse of split_phases: value 2l + q (3l + q) of the block v is p[q][l].
   static inline void merge_phases(const Vec (&p)[2], Vec (&v)[2]) {
@@ -131,6 +141,8 @@ struct Avx2 {
     const __m256 low = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0x88);
     return _mm256_castpd_si256(_mm256_permute4x64_pd(_mm256_castps_pd(low), 0xD8));
   }
+  // kWidth int32 indices (negative ones are never a position).
+  static inline IVec load_index_lanes(const int32_t* p) { return iload(p); }
   // All-ones lanes where a == b, else 0.
   static inline IVec iequal(IVec a, IVec b) { return _mm256_cmpeq_epi32(a, b); }
   static inline IVec ior(IVec a, IVec b) { return _mm256_or_si256(a, b); }

@@ -100,6 +100,10 @@ struct Avx512 {
     _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n_lo) - 1u), lo);
     _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>((1u << n_hi) - 1u), hi);
   }
+  // The first n lanes of idx, as they are (int32 indices).
+  static inline void store_index_lanes(int32_t* p, IVec idx, int n) {
+    _mm512_mask_storeu_epi32(p, static_cast<__mmask16>((1u << n) - 1u), idx);
+  }
   // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
   // Inverse of split_phases: value 2l + q (3l + q) of the block v is p[q][l].
   static inline void merge_phases(const Vec (&p)[2], Vec (&v)[2]) {
@@ -147,6 +151,8 @@ struct Avx512 {
     hi = _mm512_mask_mov_epi64(hi, _mm512_cmpgt_epu64_mask(hi, int32_max), minus_one);
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
   }
+  // kWidth int32 indices (negative ones are never a position).
+  static inline IVec load_index_lanes(const int32_t* p) { return iload(p); }
   // All-ones lanes where a == b, else 0.
   static inline IVec iequal(IVec a, IVec b) {
     return _mm512_maskz_mov_epi32(_mm512_cmpeq_epi32_mask(a, b), _mm512_set1_epi32(-1));

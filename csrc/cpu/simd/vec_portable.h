@@ -104,6 +104,10 @@ struct Portable {
   static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
     for (int i = 0; i < n; ++i) p[i] = idx[i];
   }
+  // The first n lanes of idx, as they are (int32 indices).
+  static inline void store_index_lanes(int32_t* p, IVec idx, int n) {
+    for (int i = 0; i < n; ++i) p[i] = idx[i];
+  }
   // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
   // Inverse of split_phases: value K*l + q of the block v is p[q][l].
   template <int K>
@@ -121,6 +125,8 @@ struct Portable {
     }
     return v;
   }
+  // kWidth int32 indices (negative ones are never a position).
+  static inline IVec load_index_lanes(const int32_t* p) { return iload(p); }
   // All-ones lanes where a == b, else 0.
   static inline IVec iequal(IVec a, IVec b) { return a == b; }
   static inline IVec ior(IVec a, IVec b) { return a | b; }

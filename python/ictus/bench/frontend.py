@@ -4,10 +4,10 @@ x is (N, 1, T+2, 81); the layers are workloads.FrontEndShape.layers() (conv 1->1
 (1,3), conv 16->16 3x3, max-pool (1,3), conv 16->16 1x8, padding 'valid', no activations: the
 chain of shared/cpu-baseline.md). Directions:
   fwd      the five ops in sequence; ictus into buffers allocated once, pools without indices.
-  fwd+bwd  forward with the pools' indices, then the gradients of sum(y) back through all five
-           in reverse (grad_y = ones), the first conv without an input gradient; the outputs are
-           the weights' and biases' gradients. torch: autograd, torch.autograd.grad on the
-           weights and biases (the input needs no gradient).
+  fwd+bwd  forward with the pools' indices (int32, as ictus.nn keeps them), then the gradients of
+           sum(y) back through all five in reverse (grad_y = ones), the first conv without an input
+           gradient; the outputs are the weights' and biases' gradients. torch: autograd,
+           torch.autograd.grad on the weights and biases (the input needs no gradient).
 FLOPs are the convolutions' (3 x fwd each in fwd+bwd, 2 x fwd for the first); pools not counted.
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ class _IctusChain:
                 self.indices.append(None)
             else:
                 self.acts.append(np.empty(layer.y_shape, np.float32))
-                self.indices.append(np.empty(layer.y_shape, np.int64) if with_grads else None)
+                self.indices.append(np.empty(layer.y_shape, np.int32) if with_grads else None)
         if with_grads:
             # grads[i]: the gradient of acts[i] (grads[0], the input's, stays unused: the first
             # conv has no input gradient); param_grads: (grad w, grad b) per conv.

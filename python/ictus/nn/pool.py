@@ -2,8 +2,9 @@
 
 MaxPool1d maps x (N, C, T) to y (N, C, T_out), MaxPool2d x (N, C, H, W) to y (N, C, H_out, W_out);
 padding counts as -inf and is at most half the kernel, ``ceil_mode`` rounds the output size up, the
-first of equal maxima wins and NaN propagates. In training mode forward keeps the int64 indices of
-the maxima and backward scatters grad_out to them; in eval mode forward asks for no indices.
+first of equal maxima wins and NaN propagates. In training mode forward keeps the indices of the
+maxima (int32: half the bytes of torch's int64 to write and read back) and backward scatters
+grad_out to them; in eval mode forward asks for no indices.
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class _MaxPoolNd(Module):
         name = type(self).__name__
         check_array(name, "x", x, ("N", "C", *self._input_axes))
         try:
-            out = type(self)._forward_op(x, **self._window(), ceil_mode=self.ceil_mode, return_indices=self.training)
+            out = type(self)._forward_op(x, **self._window(), ceil_mode=self.ceil_mode, return_indices=self.training,
+                                         index_dtype=self._index_dtype(x) if self.training else None)
         except ValueError as err:  # the input is shorter than the window: say which layer
             raise ValueError(f"{name}: input {tuple(x.shape)}: {err}") from None
         if not self.training:
@@ -56,6 +58,14 @@ class _MaxPoolNd(Module):
         y, indices = out
         self._save(indices, tuple(x.shape), y.shape)
         return y
+
+    @staticmethod
+    def _index_dtype(x: Any) -> str:
+        """int32 where it holds every position of a plane."""
+        plane = 1
+        for size in x.shape[2:]:
+            plane *= int(size)
+        return "int32" if plane < 2**31 else "int64"
 
     def backward(self, grad_out: Any) -> Any:
         indices, input_shape, y_shape = self._saved()
