@@ -52,14 +52,27 @@ void transpose(const float* src, int64_t src_stride, int64_t rows, int64_t cols,
 // and past in_channels. False when a row holds inf or NaN.
 template <class S>
 bool gather_rows_channel_last(const SparseGrad& p, int64_t n, int64_t r_begin, int64_t r_end, int64_t width, float* dst) {
-  const int64_t lanes = p.lanes, plane = p.s.in_h * p.s.in_w;
-  std::memset(dst, 0, static_cast<size_t>((r_end - r_begin) * width * lanes) * sizeof(float));
+  const int64_t lanes = p.lanes, plane = p.s.in_h * p.s.in_w, right = p.s.pad_left + p.s.in_w;
+  const auto zero = [](float* at, int64_t count) { std::memset(at, 0, static_cast<size_t>(count) * sizeof(float)); };
+  // Only the padding is zeroed where x's channels fill the lanes (the front end's 16->16 layer:
+  // 5 MB of zeros less per call), all of it otherwise.
+  const bool full_lanes = lanes == p.s.in_channels;
+  if (!full_lanes) zero(dst, (r_end - r_begin) * width * lanes);
   bool finite = true;
-  for (int64_t r = std::max<int64_t>(0, r_begin); r < std::min(p.s.in_h, r_end); ++r) {
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    float* row = dst + (r - r_begin) * width * lanes;
+    if (r < 0 || r >= p.s.in_h) {
+      if (full_lanes) zero(row, width * lanes);
+      continue;
+    }
+    if (full_lanes) {
+      zero(row, p.s.pad_left * lanes);
+      zero(row + right * lanes, (width - right) * lanes);
+    }
     const float* src = p.x + n * p.s.in_channels * plane + r * p.s.in_w;
-    transpose<S>(src, plane, p.s.in_channels, p.s.in_w, dst + ((r - r_begin) * width + p.s.pad_left) * lanes, lanes);
+    transpose<S>(src, plane, p.s.in_channels, p.s.in_w, row + p.s.pad_left * lanes, lanes);
     // Checked channel-last, padding included: one contiguous span per row instead of one per channel.
-    finite = all_finite(dst + (r - r_begin) * width * lanes, width * lanes) && finite;
+    finite = all_finite(row, width * lanes) && finite;
   }
   return finite;
 }
