@@ -128,8 +128,8 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
 
 // Band `band` of grad_x (batch item band / bands, rows [a, b)): step h takes grad_y row
 // r = h + pad_top, channel-last, and per position sums over its nonzero output channels the 9 tap
-// vectors g * weight[o][tap] in registers, then adds them into grad_x rows h, h + 1, h + 2 (a ring
-// of 3 channel-last rows; rows outside the band go to a 4th, discarded). After step h, row h has
+// vectors g * weight[o][tap] in registers, then adds them into grad_x rows h, h + 1 and stores
+// them into row h + 2 (a ring of 3 channel-last rows; rows outside the band go to a 4th, discarded). After step h, row h has
 // all its terms and goes out channel-first.
 template <class S>
 void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
@@ -150,9 +150,12 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
   std::memset(discard, 0, static_cast<size_t>(ring_row + s.out_w * out_lanes) * sizeof(float));  // and gy
   const auto ring_slot = [&](int64_t row) { return row >= a && row < b ? ring + ((row - a) % 3) * ring_row : discard; };
   for (int64_t h = a - 2; h < b; ++h) {
-    if (h + 2 >= a && h + 2 < b) std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
+    // Row h + 2 gets its first terms at this step, stored rather than added (every column of it),
+    // or, without a grad_y row here, starts as zeros.
     const int64_t r = h + s.pad_top;
-    if (r >= 0 && r < s.out_h) {
+    const bool has_row = r >= 0 && r < s.out_h;
+    if (!has_row && h + 2 >= a && h + 2 < b) std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
+    if (has_row) {
       transpose<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, out_plane, s.out_channels, s.out_w, gy,
                    out_lanes);
       // Found in a loop of their own, so that finding them never waits on the FMAs.
@@ -168,7 +171,7 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
         const auto retire_column = [&](int64_t w) {
           for (int i = 0; i < 3; ++i) {
             float* d = rows[i] + w * in_lanes;
-            S::store(d, S::add(S::load(d), acc[3 * i]));
+            S::store(d, i == 2 ? acc[3 * i] : S::add(S::load(d), acc[3 * i]));
             acc[3 * i] = acc[3 * i + 1];
             acc[3 * i + 1] = acc[3 * i + 2];
             acc[3 * i + 2] = S::zero();
