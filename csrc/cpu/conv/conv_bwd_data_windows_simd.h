@@ -43,16 +43,25 @@ void windows_grad_tile(const WindowInputGrad& p, int64_t n, int64_t h0, int64_t 
     }
   }
   float* gx = p.grad_x + n * p.channels * p.plane + h0 * p.stride;
-  for (int64_t v = 0; v < vectors; ++v) {
+  // Unrolled over the tile, so that acc stays in registers (indexed at run time, it went through
+  // the stack: the front end's 1x8 16->16 input gradient 0.19 -> 0.15 ms with AVX-512).
+#pragma GCC unroll 8
+  for (int v = 0; v < RV; ++v) {
+    if (!kFull && v >= vectors) break;
     const WindowSegment* last = p.segments + p.segment_begin[v0 + v + 1];
     for (const WindowSegment* seg = p.segments + p.segment_begin[v0 + v]; seg != last; ++seg) {
       // Lane l of the vector goes to at + l (lanes outside the segment are masked off).
       float* at = gx + seg->offset - seg->lane_begin;
-      if (seg->lane_begin == 0 && seg->lane_end == W) {
-        for (int64_t i = 0; i < rows; ++i) S::store(at + i * p.stride, acc[i][v]);
-      } else {
-        const auto mask = S::range_mask(seg->lane_begin, seg->lane_end);
-        for (int64_t i = 0; i < rows; ++i) S::store_masked(at + i * p.stride, acc[i][v], mask);
+      const bool whole = seg->lane_begin == 0 && seg->lane_end == W;
+      const auto mask = S::range_mask(seg->lane_begin, seg->lane_end);
+#pragma GCC unroll 8
+      for (int i = 0; i < RH; ++i) {
+        if (!kFull && i >= rows) break;
+        if (whole) {
+          S::store(at + i * p.stride, acc[i][v]);
+        } else {
+          S::store_masked(at + i * p.stride, acc[i][v], mask);
+        }
       }
     }
   }
