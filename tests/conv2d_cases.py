@@ -123,9 +123,11 @@ CASES: list[Case] = [
     C("cin1", 2, 1, 5, 3, 3, 11, 24, padding=1),
     C("cin1_cout1", 1, 1, 1, 2, 3, 6, 13, padding="same"),
     # One channel, 3x3 (the first layer's weight-gradient grid kernel): rows of exactly a vector
-    # past the 16-row chunk; dilated rows with padding, the grid's span between padded vectors.
+    # past the 16-row chunk; dilated rows with padding, the grid's span between padded vectors;
     C("cin1_grid_vector_rows", 2, 1, 4, 3, 3, 20, 18, padding="valid"),
     C("cin1_grid_dilated", 2, 1, 7, 3, 3, 40, 45, padding=(2, 1), dilation=(2, 1)),
+    # stride and dilation 2 along W with even padding: every tap on phase 0, neighbouring offsets.
+    C("cin1_grid_phase0", 2, 1, 5, 3, 3, 19, 75, stride=(1, 2), padding=(1, 2), dilation=(1, 2)),
     # 1xK, Kx1 and 1x1 kernels
     C("k1x1", 2, 7, 5, 1, 1, 5, 23),
     C("k1x1_stride", 2, 3, 4, 1, 1, 7, 11, stride=(2, 3)),
