@@ -60,6 +60,7 @@ def make_calls(rng: np.random.Generator) -> tuple[list[Callable[[], object]], li
     xp1, xp2 = randn(2, 3, 29), randn(2, 3, 9, 14)
     y_p1, i_p1 = ictus.max_pool1d(xp1, 3, 2, 1, return_indices=True)
     y_p2, i_p2 = ictus.max_pool2d(xp2, (3, 2), (2, 1), (1, 0), return_indices=True)
+    y_13 = ictus.max_pool2d(xp2, (1, 3))
     gp1, gp2 = randn(*y_p1.shape), randn(*y_p2.shape)
     # GRU: x (T, N, D), h0 (N, H), weights (3H, D) and (3H, H).
     t, n, d, h = 9, 3, 5, 7
@@ -90,6 +91,8 @@ def make_calls(rng: np.random.Generator) -> tuple[list[Callable[[], object]], li
         lambda: ictus.max_pool1d_backward(gp1, i_p1, xp1.shape),
         lambda: ictus.max_pool2d(xp2, (3, 2), (2, 1), (1, 0), return_indices=True),
         lambda: ictus.max_pool2d(xp2, (1, 3)),
+        lambda: ictus.max_pool2d(xp2, (1, 3), return_indices=True, index_dtype="int32"),
+        lambda: ictus.max_pool1d_backward(gp1, i_p1.astype(np.int32), xp1.shape, kernel_size=3, stride=2, padding=1),
         lambda: ictus.max_pool2d_backward(gp2, i_p2, xp2.shape, kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
         lambda: ictus.gru(xg, h0, w_ih, w_hh, b_ih, b_hh),
         lambda: ictus.gru(xg, None, w_ih, w_hh, None, None, linear_before_reset=False, training=True),
@@ -109,7 +112,9 @@ def make_calls(rng: np.random.Generator) -> tuple[list[Callable[[], object]], li
         lambda: ictus.conv2d_backward(gy2, x2, w2, padding="same", out=(None, np.empty((1,), np.float32), None)),
         lambda: ictus.max_pool1d(xp1, 3, padding=2),
         lambda: ictus.max_pool2d(xp2, (2, 0)),
-        lambda: ictus.max_pool1d_backward(gp1, i_p1.astype(np.int32), xp1.shape),
+        lambda: ictus.max_pool1d_backward(gp1, i_p1.astype(np.int16), xp1.shape),
+        lambda: ictus.max_pool2d(xp2, (1, 3), return_indices=True, index_dtype="int32",
+                                 out=(np.empty_like(y_13), np.empty(y_13.shape, np.int64))),
         lambda: ictus.max_pool2d_backward(gp2, i_p2, (2, 3, 9, 15), kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
         lambda: ictus.gru(xg, h0, w_hh, w_hh),
         lambda: ictus.gru(xg, h0, w_ih, w_hh, lengths=np.array([0, 1, 2])),
