@@ -213,7 +213,9 @@ void wgrad_grid3x3_block(const CorrelateWeightGrad& p, int64_t o0, int64_t n, co
   for (int64_t h = span.h_begin; h < span.h_end; ++h) {
     const float* gy = gy_n + h * L;
     const float* x = x_n + (h * p.row_step + first.row_offset) * src.row_stride;
-    for (int64_t t = span.t_begin; t < full_end; t += W) add(gy + t, x + t, [](const float* a) { return S::load_once(a); });
+    for (int64_t t = span.t_begin; t < full_end; t += W) {
+      add(gy + t, x + t, [](const float* a) { return S::load_once(a); });
+    }
     if (full_end < span.t_end) add(gy + full_end, x + full_end, [&](const float* a) { return S::load_masked(a, end); });
   }
   for (int o = 0; o < O; ++o) {

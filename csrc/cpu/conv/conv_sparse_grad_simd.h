@@ -86,7 +86,8 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
   const int64_t lanes = p.lanes, width = p.s.out_w + 2;  // output column w, tap j reads column w + j
   // The chunk's rows of x, then per output channel its grad_y rows' nonzero positions (64 a word).
   const int64_t row_floats = (h_end - h_begin + 2) * width * lanes, words = ceil_div(p.s.out_w, 64);
-  float* rows = scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>(row_floats + 2 * kSparseGradRows * words));
+  float* rows =
+      scratch_floats(ScratchSlot::kSparseGradRows, static_cast<size_t>(row_floats + 2 * kSparseGradRows * words));
   uint64_t* nonzeros = reinterpret_cast<uint64_t*>(rows + row_floats);  // row_floats is even: 8-byte aligned
   if (!gather_rows_channel_last<S>(p, n, h_begin - p.s.pad_top, h_end + 2 - p.s.pad_top, width, rows)) return false;
   // Output channels outer: each walks its rows of grad_y in one stream, its sums in registers.
@@ -129,8 +130,8 @@ bool conv_sparse_wgrad_simd(const SparseGrad& p, int64_t chunk, bool first, floa
 // Band `band` of grad_x (batch item band / bands, rows [a, b)): step h takes grad_y row
 // r = h + pad_top, channel-last, and per position sums over its nonzero output channels the 9 tap
 // vectors g * weight[o][tap] in registers, then adds them into grad_x rows h, h + 1 and stores
-// them into row h + 2 (a ring of 3 channel-last rows; rows outside the band go to a 4th, discarded). After step h, row h has
-// all its terms and goes out channel-first.
+// them into row h + 2 (a ring of 3 channel-last rows; rows outside the band go to a 4th,
+// discarded). After step h, row h has all its terms and goes out channel-first.
 template <class S>
 void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
   using Vec = typename S::Vec;
@@ -154,7 +155,9 @@ void conv_sparse_igrad_simd(const SparseInputGrad& p, int64_t band) {
     // or, without a grad_y row here, starts as zeros.
     const int64_t r = h + s.pad_top;
     const bool has_row = r >= 0 && r < s.out_h;
-    if (!has_row && h + 2 >= a && h + 2 < b) std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
+    if (!has_row && h + 2 >= a && h + 2 < b) {
+      std::memset(ring_slot(h + 2), 0, static_cast<size_t>(ring_row) * sizeof(float));
+    }
     if (has_row) {
       transpose<S>(p.grad_y + n * s.out_channels * out_plane + r * s.out_w, out_plane, s.out_channels, s.out_w, gy,
                    out_lanes);

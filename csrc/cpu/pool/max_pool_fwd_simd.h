@@ -271,7 +271,9 @@ void pool_short_rows(const PoolProblem& p, int64_t begin, int64_t end) {
       } else {
         S::store_masked(y, acc.m, S::range_mask(0, nt));
       }
-      if constexpr (kKeeps<Index>) S::store_index_lanes(static_cast<Index*>(p.indices.data) + row * s.out_w + f0, acc.idx, nt);
+      if constexpr (kKeeps<Index>) {
+        S::store_index_lanes(static_cast<Index*>(p.indices.data) + row * s.out_w + f0, acc.idx, nt);
+      }
     }
     row += rows;
   }

@@ -91,21 +91,16 @@ struct Avx2 {
   static inline Vec max_nan(Vec m, Vec v) {
     return _mm256_blendv_ps(m, v, _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
   }
-  // The first n lanes of idx, widened to int64.
-  static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
+  // The first n lanes of idx as int64 (widened) or int32 indices; a partial vector lane by lane.
+  template <class Index>
+  static inline void store_index_lanes(Index* p, IVec idx, int n) {
     if (n == kWidth) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)));
-      return;
-    }
-    alignas(32) int32_t lanes[kWidth];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), idx);
-    for (int i = 0; i < n; ++i) p[i] = lanes[i];
-  }
-  // The first n lanes of idx, as they are (int32 indices).
-  static inline void store_index_lanes(int32_t* p, IVec idx, int n) {
-    if (n == kWidth) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), idx);
+      if constexpr (sizeof(Index) == 8) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)));
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), idx);
+      }
       return;
     }
     alignas(32) int32_t lanes[kWidth];

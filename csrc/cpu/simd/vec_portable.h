@@ -100,12 +100,9 @@ struct Portable {
     }
     return m;
   }
-  // The first n lanes of idx, widened to int64.
-  static inline void store_index_lanes(int64_t* p, IVec idx, int n) {
-    for (int i = 0; i < n; ++i) p[i] = idx[i];
-  }
-  // The first n lanes of idx, as they are (int32 indices).
-  static inline void store_index_lanes(int32_t* p, IVec idx, int n) {
+  // The first n lanes of idx as int64 or int32 indices.
+  template <class Index>
+  static inline void store_index_lanes(Index* p, IVec idx, int n) {
     for (int i = 0; i < n; ++i) p[i] = idx[i];
   }
   // Max-pool backward vocabulary: phases merged back into consecutive values, index lanes compared.
