@@ -217,15 +217,20 @@ CASES: list[Case] = [
     C("wide_stride", 1, 32, 48, 3, 3, 11, 50, stride=(2, 2), padding=1),
     C("wide_1x8", 1, 40, 40, 1, 8, 6, 30, padding=(0, 2)),
     C("wide_dilated_nobias", 2, 29, 37, 3, 3, 9, 27, padding="same", dilation=(2, 3), bias=False),
-    # Winograd F(2x2, 3x3) (3x3, stride 1, >= 36 tiles, >= 16 channels on AVX-512 and portable,
-    # >= 40 on AVX2): odd output sizes (half tiles), tiles of several batch items crossing the GEMM's
-    # panels and blocks, padding 0..2 per axis, one output row, channel counts that fill no vector
+    # Winograd F(2x2, 3x3) or F(4x2, 3x3) (3x3, stride 1, >= 36 tiles of 2x2 outputs, >= 16 channels
+    # on AVX-512 and portable, >= 40 on AVX2; F(4x2) from 3 GEMM panels of its tiles, e.g. 13x13 takes
+    # F(2x2), 30x41 F(4x2)): output rows 4k + 1, 4k + 2, 4k + 3 and odd widths (part tiles),
+    # tiles of several batch items crossing the GEMM's panels and blocks, padding 0..2 per axis, one
+    # output row, channel counts that fill no vector
     C("wino_same_13x13", 1, 32, 32, 3, 3, 13, 13, padding="same"),
     C("wino_valid_batch", 3, 41, 40, 3, 3, 11, 23, padding="valid"),
     C("wino_pad_2x0", 1, 32, 35, 3, 3, 12, 19, padding=(2, 0)),
     C("wino_one_output_row", 2, 43, 40, 3, 3, 3, 70, padding=(0, 2)),
     C("wino_nobias_wide", 1, 47, 41, 3, 3, 9, 40, padding=1, bias=False),
-    C("wino_blocks", 2, 24, 24, 3, 3, 30, 41, padding="same"),  # 5 blocks of tiles, split mid-row
+    C("wino_blocks", 2, 24, 24, 3, 3, 50, 41, padding="same"),  # 5 blocks of tiles, split mid-row
+    C("wino_rows_4k_plus_3", 1, 16, 20, 3, 3, 13, 30, padding=(2, 1)),
+    C("wino_rows_4k", 1, 16, 16, 3, 3, 22, 26, padding="valid"),  # the last 2 input rows: the last patches' only
+    C("wino_tall_40", 1, 40, 41, 3, 3, 41, 30, padding="valid"),  # F(4x2) on AVX2 too
     # The front end's 16 -> 16 on 26 bins: 12 tiles per row (a vector's lanes run into the next row),
     # 5 blocks; odd widths and padding take the masked loads at both ends of every row.
     C("wino_front_end_16", 1, 16, 16, 3, 3, 200, 26, padding="valid"),

@@ -8,6 +8,7 @@ float64. conv1d runs as conv2d of height 1: the two must agree bit for bit.
 """
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import warnings
@@ -215,33 +216,44 @@ def test_windows_kernel_name(isa: str) -> None:
 def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
     """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant whose channel and
     tile-column thresholds they meet, and only there (the scalar variant computes textbook sums), so
-    test_forward and test_backward check them; every variant has cases."""
+    test_forward and test_backward check them; every variant has cases of both tiles, 2 and 4 output
+    rows (the GEMM's panel width, per variant, picks)."""
     from ictus import _core
 
-    runs = _core.conv2d_runs_winograd(case.x_shape, case.w_shape, case.stride, case.padding, case.dilation, isa)
-    assert runs == runs_winograd(case, isa)
+    def tile_h(c: Case) -> int:
+        return _core.conv2d_winograd_tile_h(c.x_shape, c.w_shape, c.stride, c.padding, c.dilation, isa)
+
+    assert (tile_h(case) != 0) == runs_winograd(case, isa)
     if isa != "scalar":
-        assert sum(runs_winograd(c, isa) for c in WINOGRAD_CASES) >= 3
+        heights = [tile_h(c) for c in WINOGRAD_CASES]
+        assert heights.count(2) >= 2 and heights.count(4) >= 2, heights
     assert ictus.kernel_name("conv2d_winograd") == ("conv_fwd_scalar" if isa == "scalar" else f"winograd_{isa}")
 
 
-@pytest.mark.parametrize("case", params(WINOGRAD_CASES[:2]))
+@pytest.mark.parametrize("case", params(WINOGRAD_CASES))
 def test_winograd_shapes_keep_inf_and_nan_where_torch_does(case: Case, isa: str,
                                                           randn: Callable[..., np.ndarray]) -> None:
     """Winograd's transforms would turn an input inf into NaN (inf - inf) in outputs beside it, or
     spread a NaN to outputs that never read it: such inputs (x forward, grad_y for the input
     gradient) take the direct kernels, which give torch's (the float64 reference's) inf and NaN."""
+    if not runs_winograd(case, isa):
+        pytest.skip(f"{case.name} runs the direct kernels under {isa}")
     x, w, b = draw_case(case, randn)
     gy = randn(*case.y_shape)
-    for arr, value in ((x, np.inf), (gy, -np.inf), (x, np.nan), (gy, np.nan)):
-        arr.reshape(-1)[arr.size // 3] = value
+    # A third into the array, and its last value: in the last input row, which only the last tile
+    # row's patches read.
+    specials = ((x, np.inf), (gy, -np.inf), (x, np.nan), (gy, np.nan))
+    for (arr, value), last in itertools.product(specials, (False, True)):
+        where = arr.size - 1 if last else arr.size // 3
+        arr.reshape(-1)[where] = value
         y = ictus.conv2d(x, w, b, **case.kwargs)
         gx, _, _ = ictus.conv2d_backward(gy, x, w, **case.kwargs, bias=case.bias)
-        for name, got, want in (("y", y, reference_forward(case, x, w, b)),
-                                ("grad_x", gx, reference_backward(case, gy, x, w)[0])):
+        with np.errstate(invalid="ignore"):  # inf - inf in the reference's sums: the NaN being checked
+            want_y, want_gx = reference_forward(case, x, w, b), reference_backward(case, gy, x, w)[0]
+        for name, got, want in (("y", y, want_y), ("grad_x", gx, want_gx)):
             assert_special_values_like(got, want, f"{name} [{isa}]")
             np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)], err_msg=f"{name} infs [{isa}]")
-        arr.reshape(-1)[arr.size // 3] = 0.5
+        arr.reshape(-1)[where] = 0.5
 
 
 # ------------------------------------------------------------- grad_y left mostly zero by a pool

@@ -296,12 +296,12 @@ ConvShape conv2d_query_shape(const char* op, py::handle x_shape, py::handle weig
   return conv2d_shape(op, s, xs[2], xs[3], ws[2], ws[3], stride, padding, dilation);
 }
 
-// Whether conv2d (and the input gradient of conv2d_backward) of these shapes runs Winograd under
-// `isa` (None: the dispatched one): for benchmark labels and tests.
-bool conv2d_runs_winograd(py::handle x_shape, py::handle weight_shape, py::handle stride, py::handle padding,
-                          py::handle dilation, const std::optional<std::string>& isa) {
-  const ConvShape s = conv2d_query_shape("conv2d_runs_winograd", x_shape, weight_shape, stride, padding, dilation);
-  return cpu::conv_uses_winograd(resolve_isa(isa), s);
+// The tile height with which conv2d of these shapes runs Winograd under `isa` (None: the
+// dispatched one), 0 where it does not: for benchmark labels and tests.
+int conv2d_winograd_tile_h(py::handle x_shape, py::handle weight_shape, py::handle stride, py::handle padding,
+                           py::handle dilation, const std::optional<std::string>& isa) {
+  const ConvShape s = conv2d_query_shape("conv2d_winograd_tile_h", x_shape, weight_shape, stride, padding, dilation);
+  return cpu::conv_winograd_tile_h(resolve_isa(isa), s);
 }
 
 // Whether conv2d_backward computes these shapes' weight gradient with the sparse kernel under
@@ -350,7 +350,7 @@ void bind_conv(py::module_& m) {
   }
   m.def("conv1d_output_length", &conv1d_output_length);
   m.def("conv2d_output_size", &conv2d_output_size);
-  m.def("conv2d_runs_winograd", &conv2d_runs_winograd);
+  m.def("conv2d_winograd_tile_h", &conv2d_winograd_tile_h);
   m.def("conv2d_sparse_weight_grad_applies", &conv2d_sparse_weight_grad_applies);
   m.def("conv2d_sparse_input_grad_applies", &conv2d_sparse_input_grad_applies);
   m.def("conv_kernel_name", [](const std::string& direction, const std::optional<std::string>& isa) {

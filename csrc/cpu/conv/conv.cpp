@@ -706,7 +706,10 @@ void conv_backward(Isa isa, const ConvShape& shape, const float* grad_y, const f
   if (grads.grad_bias && !bias_done) backward_bias(s, grad_y, grads.grad_bias);
 }
 
-bool conv_uses_winograd(Isa isa, const ConvShape& s) { return winograd_applies(isa, fold_full_width(s)); }
+int conv_winograd_tile_h(Isa isa, const ConvShape& s) {
+  const ConvShape folded = fold_full_width(s);
+  return winograd_applies(isa, folded) ? winograd_tile_h(isa, folded.batch, folded.out_h, folded.out_w) : 0;
+}
 
 bool conv_uses_sparse_weight_grad(Isa isa, const ConvShape& s) {
   return simd_kernels(isa) != nullptr && sparse_grad_applies(isa, fold_full_width(s));

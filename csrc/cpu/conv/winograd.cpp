@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) driver (winograd.h): plans the transforms and the 16 GEMMs and spreads them
+// Winograd F(2x2, 3x3) and F(4x2, 3x3) driver (winograd.h): picks the tile, plans the transforms and the GEMMs and spreads them
 // over the thread pool.
 #include "cpu/conv/winograd.h"
 
@@ -35,7 +35,7 @@ const WinogradKernels* winograd_kernels(Isa isa) {
   return nullptr;
 }
 
-constexpr int64_t kMinTiles = 36;
+constexpr int64_t kMinTiles = 36;  // of 2x2 outputs
 // The transforms' lanes run along a row of tiles, so narrow outputs leave lanes idle: Winograd
 // needs 4 tile columns (out_w >= 7), 6 (out_w >= 11) below 24 channels, where the transforms weigh
 // more against the products. Measured (AVX-512, N=1, forward): 3000 rows, C = 20 with 2 tile
@@ -45,11 +45,30 @@ constexpr int64_t kMinTiles = 36;
 int64_t min_tile_cols(int64_t channels) { return channels < 24 ? 6 : 4; }
 // The weight transform gathers filters through int32 offsets (up to 16 filters apart).
 constexpr int64_t kMaxChannels = int64_t{1} << 20;
-// A block's transformed inputs and products (16 x (in + out channels) floats per tile) in about
+// A block's transformed inputs and products (4(M + 2) x (in + out channels) floats per tile) in about
 // half of a 1 MiB L2, in whole GEMM panels, at least two.
 constexpr int64_t kBlockTileBytes = int64_t{512} << 10;
 
-int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w) { return batch * ((out_h + 1) / 2) * ((out_w + 1) / 2); }
+int64_t winograd_tile_cols(int64_t out_w) { return (out_w + kWinogradTileCols - 1) / kWinogradTileCols; }
+int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w, int64_t tile_h) {
+  return batch * ((out_h + tile_h - 1) / tile_h) * winograd_tile_cols(out_w);
+}
+
+}  // namespace
+
+// 24 x 2 rows of outputs against 16 x 4 per panel: F(4x2) from about 3 panels of its tiles. On 13x13 outputs (28 F(4x2)
+// tiles, 49 F(2x2), one 64-tile panel either way) F(4x2) was slower (AVX-512, C = 64: 0.164 vs
+// 0.120 ms); on the front end's 2996x24 faster (C = 16: 2.09-2.11 vs 2.85-2.97 ms), and on
+// 100x105 (C = 24: 0.57 vs 0.75 ms).
+int winograd_tile_h(Isa isa, int64_t batch, int64_t out_h, int64_t out_w) {
+  const auto gemm_columns = [&](int64_t tile_h) {
+    const int64_t tiles = winograd_tiles(batch, out_h, out_w, tile_h), panel = gemm_panel(isa, tiles);
+    return winograd_elems(tile_h) * ((tiles + panel - 1) / panel) * panel;
+  };
+  return gemm_columns(4) <= gemm_columns(2) ? 4 : 2;
+}
+
+namespace {
 
 // A block's matrices, in this thread's scratch.
 WinogradBlock plan_block(Isa isa, const WinogradConv& p, int64_t t_begin, int64_t t_end, int64_t panel) {
@@ -59,10 +78,10 @@ WinogradBlock plan_block(Isa isa, const WinogradConv& p, int64_t t_begin, int64_
   const int64_t n = t_end - t_begin;
   b.panel = panel;
   b.v_stride = aliasing_safe_stride(gemm_packed_b_floats(isa, p.in_channels, n));
-  b.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(16 * b.v_stride));
+  b.v = scratch_floats(ScratchSlot::kWinogradTiles, static_cast<size_t>(winograd_elems(p.tile_h) * b.v_stride));
   b.m_row_stride = n + 16;  // the output transform's last vector may read 15 values past the tiles
   b.m_stride = aliasing_safe_stride(p.out_channels * b.m_row_stride);
-  b.m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(16 * b.m_stride));
+  b.m = scratch_floats(ScratchSlot::kWinogradProducts, static_cast<size_t>(winograd_elems(p.tile_h) * b.m_stride));
   return b;
 }
 
@@ -94,8 +113,8 @@ bool winograd_applies(Isa isa, const ConvShape& s) {
   return k != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
          s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= k->min_channels &&
          s.out_channels >= k->min_channels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
-         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w) >= kMinTiles &&
-         (s.out_w + 1) / 2 >= min_tile_cols(std::min(s.in_channels, s.out_channels)) &&
+         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w, 2) >= kMinTiles &&
+         winograd_tile_cols(s.out_w) >= min_tile_cols(std::min(s.in_channels, s.out_channels)) &&
          s.in_channels <= kMaxChannels && s.out_channels <= kMaxChannels;
 }
 
@@ -133,28 +152,30 @@ bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* wei
     p.weight_in_stride = s.in_channels * 9;
     p.flipped = true;
   }
-  p.tile_rows = (p.out_h + 1) / 2;
-  p.tile_cols = (p.out_w + 1) / 2;
+  p.tile_h = winograd_tile_h(isa, p.batch, p.out_h, p.out_w);
+  p.tile_rows = (p.out_h + p.tile_h - 1) / p.tile_h;
+  p.tile_cols = winograd_tile_cols(p.out_w);
+  const int64_t elems = winograd_elems(p.tile_h);
   p.u_stride = aliasing_safe_stride(p.out_channels * p.in_channels);
-  p.u = scratch_floats(ScratchSlot::kWinogradWeights, static_cast<size_t>(16 * p.u_stride));
+  p.u = scratch_floats(ScratchSlot::kWinogradWeights, static_cast<size_t>(elems * p.u_stride));
   ThreadPool& pool = ThreadPool::instance();
   pool.parallel_for(p.out_channels, [&](int64_t b, int64_t e) { k->weights(p, b, e); });
 
-  const int64_t tiles = winograd_tiles(p.batch, p.out_h, p.out_w);
+  const int64_t tiles = p.batch * p.tile_rows * p.tile_cols;
   const int64_t panel = gemm_panel(isa, tiles);
-  const int64_t tile_bytes = 16 * (p.in_channels + p.out_channels) * int64_t{sizeof(float)};
+  const int64_t tile_bytes = elems * (p.in_channels + p.out_channels) * int64_t{sizeof(float)};
   const int64_t block = panel * std::max<int64_t>(2, kBlockTileBytes / (tile_bytes * panel));
   const int64_t blocks = (tiles + block - 1) / block;
   std::atomic<bool> finite{true};
   // Too few blocks to share among the threads (C = 96 on 25x26: 169 tiles, blocks of 128): one
-  // block of all tiles, each stage spread over the threads (channels, the 16 products, channels).
+  // block of all tiles, each stage spread over the threads (channels, the products, channels).
   if (blocks < 2 * pool.num_threads()) {
     const WinogradBlock b = plan_block(isa, p, 0, tiles, panel);
     pool.parallel_for(p.in_channels, [&](int64_t begin, int64_t end) {
       if (!k->input(p, b, begin, end)) finite.store(false, std::memory_order_relaxed);
     });
     if (!finite.load()) return false;
-    pool.parallel_for(16, [&](int64_t begin, int64_t end) { block_products(isa, p, b, begin, end); });
+    pool.parallel_for(elems, [&](int64_t begin, int64_t end) { block_products(isa, p, b, begin, end); });
     pool.parallel_for(p.out_channels, [&](int64_t begin, int64_t end) { k->output(p, b, begin, end); });
     return true;
   }
@@ -165,7 +186,7 @@ bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* wei
         finite.store(false, std::memory_order_relaxed);
         break;
       }
-      block_products(isa, p, b, 0, 16);
+      block_products(isa, p, b, 0, elems);
       k->output(p, b, 0, p.out_channels);
     }
   });

@@ -1,5 +1,6 @@
-// The Winograd F(2x2, 3x3) transforms (winograd.h), written once against the SIMD vocabulary S and
-// instantiated by winograd_<isa>.cpp. Weights: lanes are W input channels of one output channel;
+// The Winograd F(2x2, 3x3) and F(4x2, 3x3) transforms (winograd.h), written once against the SIMD
+// vocabulary S and the tile height M (2 or 4, the F(M, 3) along the rows), and instantiated by
+// winograd_<isa>.cpp. Weights: lanes are W input channels of one output channel;
 // input and output: lanes are W tiles that are neighbours along a tile row, whose patches start
 // two columns apart, so the patch columns 0..3 of the lanes are the even and odd phases of the
 // row at column offsets 0 and 2 (S::split_phases), and the two output columns merge back the
@@ -17,31 +18,86 @@
 namespace ictus::cpu {
 namespace {
 
-// U = G g G^T, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], for the lanes' 3x3
-// filters g (g[3i + j] = tap (i, j)).
-template <class S>
-inline void transform_filters(const typename S::Vec (&g)[9], typename S::Vec (&u)[16]) {
+// The 1D transforms of F(M, 3), M = 2 or 4, along the columns of a tile (rows are F(2, 3) in
+// the kernels below, vectorised through phases), for M + 2 values:
+//   G_2 = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]],
+//   G_4 = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6],
+//          [1/24, -1/12, 1/6], [0, 0, 1]];
+//   B_2^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+//   B_4^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+//            [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]];
+//   A_2^T = [[1, 1, 1, 0], [0, 1, -1, -1]],
+//   A_4^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]].
+template <class S, int M>
+inline void filter_times_g(const typename S::Vec (&g)[3], typename S::Vec (&out)[M + 2]) {
   using Vec = typename S::Vec;
-  const Vec half = S::broadcast(0.5f);
-  Vec gg[4][3];  // G g
-  for (int j = 0; j < 3; ++j) {
-    const Vec outer = S::add(g[j], g[6 + j]);
-    gg[0][j] = g[j];
-    gg[1][j] = S::mul(S::add(outer, g[3 + j]), half);
-    gg[2][j] = S::mul(S::sub(outer, g[3 + j]), half);
-    gg[3][j] = g[6 + j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    const Vec outer = S::add(gg[i][0], gg[i][2]);
-    u[4 * i] = gg[i][0];
-    u[4 * i + 1] = S::mul(S::add(outer, gg[i][1]), half);
-    u[4 * i + 2] = S::mul(S::sub(outer, gg[i][1]), half);
-    u[4 * i + 3] = gg[i][2];
+  const Vec outer = S::add(g[0], g[2]);
+  if constexpr (M == 2) {
+    const Vec half = S::broadcast(0.5f);
+    out[0] = g[0];
+    out[1] = S::mul(S::add(outer, g[1]), half);
+    out[2] = S::mul(S::sub(outer, g[1]), half);
+    out[3] = g[2];
+  } else {
+    static_assert(M == 4);
+    const Vec sixth = S::broadcast(-1.0f / 6);
+    const Vec fourth = S::fma(g[2], S::broadcast(1.0f / 6), S::mul(g[0], S::broadcast(1.0f / 24)));
+    const Vec twelfth = S::mul(g[1], S::broadcast(1.0f / 12));
+    out[0] = S::mul(g[0], S::broadcast(0.25f));
+    out[1] = S::mul(S::add(outer, g[1]), sixth);
+    out[2] = S::mul(S::sub(outer, g[1]), sixth);
+    out[3] = S::add(fourth, twelfth);
+    out[4] = S::sub(fourth, twelfth);
+    out[5] = g[2];
   }
 }
 
-template <class S>
-void winograd_weights_simd(const WinogradConv& p, int64_t begin, int64_t end) {
+template <class S, int M>
+inline void input_times_bt(const typename S::Vec (&d)[M + 2], typename S::Vec (&out)[M + 2]) {
+  using Vec = typename S::Vec;
+  if constexpr (M == 2) {
+    out[0] = S::sub(d[0], d[2]);
+    out[1] = S::add(d[1], d[2]);
+    out[2] = S::sub(d[2], d[1]);
+    out[3] = S::sub(d[1], d[3]);
+  } else {
+    static_assert(M == 4);
+    const Vec four = S::broadcast(4.0f), minus_four = S::broadcast(-4.0f), minus_five = S::broadcast(-5.0f),
+              two = S::broadcast(2.0f);
+    const Vec a = S::fma(d[2], minus_four, d[4]);  // d4 - 4 d2
+    const Vec b = S::fma(d[1], minus_four, d[3]);  // d3 - 4 d1
+    const Vec c = S::sub(d[4], d[2]);
+    const Vec e = S::sub(d[3], d[1]);
+    out[0] = S::fma(d[0], four, S::fma(d[2], minus_five, d[4]));
+    out[1] = S::add(a, b);
+    out[2] = S::sub(a, b);
+    out[3] = S::fma(e, two, c);
+    out[4] = S::sub(c, S::mul(e, two));
+    out[5] = S::fma(d[1], four, S::fma(d[3], minus_five, d[5]));
+  }
+}
+
+template <class S, int M>
+inline void products_times_a(const typename S::Vec (&m)[M + 2], typename S::Vec (&out)[M]) {
+  using Vec = typename S::Vec;
+  if constexpr (M == 2) {
+    out[0] = S::add(S::add(m[0], m[1]), m[2]);
+    out[1] = S::sub(S::sub(m[1], m[2]), m[3]);
+  } else {
+    static_assert(M == 4);
+    const Vec s12 = S::add(m[1], m[2]), d12 = S::sub(m[1], m[2]);
+    const Vec s34 = S::add(m[3], m[4]), d34 = S::sub(m[3], m[4]);
+    out[0] = S::add(S::add(m[0], s12), s34);
+    out[1] = S::fma(d34, S::broadcast(2.0f), d12);
+    out[2] = S::fma(s34, S::broadcast(4.0f), s12);
+    out[3] = S::add(S::fma(d34, S::broadcast(8.0f), d12), m[M + 1]);
+  }
+}
+
+// U = G_M g G_2^T for the lanes' 3x3 filters g (g[3i + j] = tap (i, j)), element (i, j) at u[4i + j].
+template <class S, int M>
+void winograd_weights_tiles(const WinogradConv& p, int64_t begin, int64_t end) {
+  using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
   for (int64_t o = begin; o < end; ++o) {
     const float* filters = p.weight + o * p.weight_out_stride;
@@ -50,21 +106,31 @@ void winograd_weights_simd(const WinogradConv& p, int64_t begin, int64_t end) {
       // Lane l reads filter c0 + l (lanes past the channels read filter c0, and are not stored).
       typename S::IVec lane_offsets = S::iota_times(static_cast<int32_t>(p.weight_in_stride));
       if (lanes < W) lane_offsets = S::izero_from(lane_offsets, lanes);
-      typename S::Vec g[9], u[16];
+      Vec g[9];
       for (int k = 0; k < 9; ++k) {
         g[k] = S::gather(filters + c0 * p.weight_in_stride + (p.flipped ? 8 - k : k), lane_offsets);
       }
-      transform_filters<S>(g, u);
+      Vec gg[3][M + 2];  // gg[j]: G_M times column j of g
+      for (int j = 0; j < 3; ++j) filter_times_g<S, M>({g[j], g[3 + j], g[6 + j]}, gg[j]);
       float* dst = p.u + o * p.in_channels + c0;
-      for (int e = 0; e < 16; ++e) {
-        if (lanes == W) {
-          S::store(dst + e * p.u_stride, u[e]);
-        } else {
-          S::store_masked(dst + e * p.u_stride, u[e], S::range_mask(0, lanes));
+      for (int i = 0; i < M + 2; ++i) {
+        Vec u[4];
+        filter_times_g<S, 2>({gg[0][i], gg[1][i], gg[2][i]}, u);
+        for (int j = 0; j < 4; ++j) {
+          if (lanes == W) {
+            S::store(dst + (4 * i + j) * p.u_stride, u[j]);
+          } else {
+            S::store_masked(dst + (4 * i + j) * p.u_stride, u[j], S::range_mask(0, lanes));
+          }
         }
       }
     }
   }
+}
+
+template <class S>
+void winograd_weights_simd(const WinogradConv& p, int64_t begin, int64_t end) {
+  p.tile_h == 4 ? winograd_weights_tiles<S, 4>(p, begin, end) : winograd_weights_tiles<S, 2>(p, begin, end);
 }
 
 // Where lanes [0, lanes) of a block's local tiles t0.. of channel c go in each V_e's packed panels.
@@ -86,9 +152,10 @@ inline TileStore tile_store(const WinogradConv& p, const WinogradBlock& b, int64
   return {at, at + panel_floats - offset - first, first, lanes};
 }
 
-template <class S>
+// kWhole: the run lies in one panel (to.first == W), one plain store.
+template <class S, bool kWhole>
 inline void store_tiles(float* v_e, const TileStore& to, typename S::Vec value) {
-  if (to.first == S::kWidth) {
+  if constexpr (kWhole) {
     S::store(v_e + to.at, value);
     return;
   }
@@ -124,8 +191,7 @@ inline RowTiles row_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t
           t_row - b.t_begin};
 }
 
-// Row r of the lanes' patches times B, B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0],
-// [0, 1, 0, -1]]: columns 0..3 are the even and odd phases at column offsets 0 and 2 of the 2W + 2
+// Row r of the lanes' patches times B_2: columns 0..3 are the even and odd phases at column offsets 0 and 2 of the 2W + 2
 // values from `row` (zero where a load is masked: padding, columns past the input).
 template <class S, bool kMasked>
 inline void patch_row_times_b(const float* row, const typename S::Mask (&masks)[4], typename S::Vec (&db)[4]) {
@@ -146,57 +212,42 @@ inline void patch_row_times_b(const float* row, const typename S::Mask (&masks)[
   Vec d01[2], d23[2];
   S::split_phases(at0, d01);
   S::split_phases(at2, d23);
-  db[0] = S::sub(d01[0], d23[0]);
-  db[1] = S::add(d01[1], d23[0]);
-  db[2] = S::sub(d23[0], d01[1]);
-  db[3] = S::sub(d01[1], d23[1]);
+  input_times_bt<S, 2>({d01[0], d01[1], d23[0], d23[1]}, db);
 }
 
-// V row i, columns 0..3, for the lanes' tiles.
-template <class S>
-inline void store_v_row(float* v_row, int64_t v_stride, const TileStore& to, const typename S::Vec (&row)[4]) {
-  for (int j = 0; j < 4; ++j) store_tiles<S>(v_row + j * v_stride, to, row[j]);
-}
-
-// V = B^T d B for W tiles of one tile row th (from column tw0) of channel c: patch rows 2th + r -
-// pad_top of the plane x. Masked loads (kMasked) read zeros for padding and past the input; plain
-// loads are for vectors whose lanes' columns all lie inside the row and whose loads stay inside
-// the plane (the lanes past the tile row then read the next row's values: finite or not, they land
-// on tiles stored later or zeroed, see tile_store). Always inlined: as a call it kept rows of d B
-// in memory (input transform 1.09 -> 0.93 ms, 16 channels of 3000x26).
-template <class S, bool kMasked>
-[[gnu::always_inline]] inline void transform_patches(const WinogradConv& p, const float* x, int64_t th,
+// V = B_M^T (d B_2) for W tiles of one tile row (from column tw0) of channel c: patch rows
+// row0 + r of the plane x (in_h x in_w). Masked loads (kMasked) read zeros for padding and past
+// the input; plain loads are for vectors whose lanes' columns all lie inside the row and whose
+// loads stay inside the plane (the lanes past the tile row then read the next row's values: finite
+// or not, they land on tiles stored later or zeroed, see tile_store). Always inlined: as a call it
+// kept rows of d B in memory (F(2x2): input transform 1.09 -> 0.93 ms, 16 channels of 3000x26).
+// V is stored column by column of the patch as it is computed: F(4x2)'s 24 values held until the
+// end went through the stack (0.97 -> 0.75 ms).
+template <class S, int M, bool kMasked, bool kWhole>
+[[gnu::always_inline]] inline void transform_patches(const float* x, int64_t in_h, int64_t in_w, int64_t row0,
                                                      int64_t col, const typename S::Mask (&masks)[4], float* v,
                                                      int64_t v_stride, const TileStore& to) {
   using Vec = typename S::Vec;
-  const int64_t row0 = 2 * th - p.pad_top;
-  const auto row_times_b = [&](int r, Vec (&db)[4]) {
+  Vec e[4][M + 2];  // e[j][r]: column j of patch row r times B_2
+  for (int r = 0; r < M + 2; ++r) {
     const int64_t in_row = row0 + r;
-    if (kMasked && (in_row < 0 || in_row >= p.in_h)) {
+    Vec db[4];
+    if (kMasked && (in_row < 0 || in_row >= in_h)) {
       for (int j = 0; j < 4; ++j) db[j] = S::zero();
     } else {
-      patch_row_times_b<S, kMasked>(x + in_row * p.in_w + col, masks, db);
+      patch_row_times_b<S, kMasked>(x + in_row * in_w + col, masks, db);
     }
-  };
-  // B^T (d B): V rows 0 = e0 - e2, 1 = e1 + e2, 2 = e2 - e1, 3 = e1 - e3 (e_r = row r of d B),
-  // in an order that keeps at most three rows of e live.
-  Vec e_a[4], e_b[4], out[4];
-  row_times_b(2, e_a);
-  row_times_b(0, e_b);
-  for (int j = 0; j < 4; ++j) out[j] = S::sub(e_b[j], e_a[j]);
-  store_v_row<S>(v, v_stride, to, out);
-  row_times_b(1, e_b);
-  for (int j = 0; j < 4; ++j) out[j] = S::add(e_b[j], e_a[j]);
-  store_v_row<S>(v + 4 * v_stride, v_stride, to, out);
-  for (int j = 0; j < 4; ++j) out[j] = S::sub(e_a[j], e_b[j]);
-  store_v_row<S>(v + 8 * v_stride, v_stride, to, out);
-  row_times_b(3, e_a);
-  for (int j = 0; j < 4; ++j) out[j] = S::sub(e_b[j], e_a[j]);
-  store_v_row<S>(v + 12 * v_stride, v_stride, to, out);
+    for (int j = 0; j < 4; ++j) e[j][r] = db[j];
+  }
+  for (int j = 0; j < 4; ++j) {
+    Vec column[M + 2];
+    input_times_bt<S, M>(e[j], column);
+    for (int i = 0; i < M + 2; ++i) store_tiles<S, kWhole>(v + (4 * i + j) * v_stride, to, column[i]);
+  }
 }
 
-template <class S>
-bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t c_begin, int64_t c_end) {
+template <class S, int M>
+bool winograd_input_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t c_begin, int64_t c_end) {
   using Mask = typename S::Mask;
   constexpr int W = S::kWidth;
   const int64_t in_h = p.in_h, in_w = p.in_w;
@@ -207,8 +258,8 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
     for_each_block_image(p, b, [&](const BlockRows& rows) {
       const float* x = p.x + (rows.n * p.in_channels + c) * in_h * in_w;
       // The input rows the block's patches read, contiguous in the plane: checked at once.
-      const int64_t r_first = std::max<int64_t>(0, 2 * rows.th_first - p.pad_top);
-      const int64_t r_end = std::min<int64_t>(in_h, 2 * rows.th_last + 4 - p.pad_top);
+      const int64_t r_first = std::max<int64_t>(0, M * rows.th_first - p.pad_top);
+      const int64_t r_end = std::min<int64_t>(in_h, M * rows.th_last + M + 2 - p.pad_top);
       if (r_end > r_first) finite = all_finite(x + r_first * in_w, (r_end - r_first) * in_w) && finite;
       // Each plane's rows are a stream of a few KiB, too short for the hardware prefetcher: fetch
       // those of the plane two channels on (input transform 0.93 -> 0.85 ms, 16 channels of 3000x26).
@@ -218,16 +269,20 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
       }
       for (int64_t th = rows.th_first; th <= rows.th_last; ++th) {
         const RowTiles tiles = row_tiles(p, b, rows.n, th);
-        const int64_t row0 = 2 * th - p.pad_top;
+        const int64_t row0 = M * th - p.pad_top;
         for (int64_t tw0 = tiles.tw_begin; tw0 < tiles.tw_end; tw0 += W) {
           const int lanes = static_cast<int>(tiles.tw_end - tw0 < W ? tiles.tw_end - tw0 : W);
           const TileStore to = tile_store<W>(p, b, c, tiles.local0 + tw0, lanes);
           const int64_t col = 2 * tw0 - p.pad_left;
-          const bool inside = col >= 0 && col + 2 * lanes + 2 <= in_w && row0 >= 0 && row0 + 4 <= in_h &&
-                              (row0 + 3) * in_w + col + 2 * W + 2 <= in_h * in_w;
+          const bool inside = col >= 0 && col + 2 * lanes + 2 <= in_w && row0 >= 0 && row0 + M + 2 <= in_h &&
+                              (row0 + M + 1) * in_w + col + 2 * W + 2 <= in_h * in_w;
           if (inside) {
             const Mask none[4] = {};
-            transform_patches<S, false>(p, x, th, col, none, b.v, b.v_stride, to);
+            if (to.first == W) {
+              transform_patches<S, M, false, true>(x, in_h, in_w, row0, col, none, b.v, b.v_stride, to);
+            } else {
+              transform_patches<S, M, false, false>(x, in_h, in_w, row0, col, none, b.v, b.v_stride, to);
+            }
           } else {
             if (col != mask_col) {  // the masks depend on the column only: rows reuse them
               // Lanes of the loads at columns col, col + W, col + 2, col + 2 + W inside [0, in_w).
@@ -237,7 +292,11 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
               masks[2] = lane_mask<S>(-col - 2, in_w - col - 2, 0);
               masks[3] = lane_mask<S>(-col - 2, in_w - col - 2, 1);
             }
-            transform_patches<S, true>(p, x, th, col, masks, b.v, b.v_stride, to);
+            if (to.first == W) {
+              transform_patches<S, M, true, true>(x, in_h, in_w, row0, col, masks, b.v, b.v_stride, to);
+            } else {
+              transform_patches<S, M, true, false>(x, in_h, in_w, row0, col, masks, b.v, b.v_stride, to);
+            }
           }
         }
       }
@@ -246,7 +305,7 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
     // (into outputs it never stores).
     const int64_t tiles = b.t_end - b.t_begin, used = tiles % b.panel;
     if (used != 0) {
-      for (int e = 0; e < 16; ++e) {
+      for (int e = 0; e < 4 * (M + 2); ++e) {
         float* last = b.v + e * b.v_stride + (tiles / b.panel) * p.in_channels * b.panel + c * b.panel;
         std::memset(last + used, 0, static_cast<size_t>(b.panel - used) * sizeof(float));
       }
@@ -256,34 +315,45 @@ bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t 
 }
 
 template <class S>
-void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b, int64_t o_begin, int64_t o_end) {
+bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t c_begin, int64_t c_end) {
+  return p.tile_h == 4 ? winograd_input_tiles<S, 4>(p, b, c_begin, c_end)
+                       : winograd_input_tiles<S, 2>(p, b, c_begin, c_end);
+}
+
+template <class S, int M>
+void winograd_output_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t o_begin, int64_t o_end) {
   using Vec = typename S::Vec;
   constexpr int W = S::kWidth;
+  // In locals: through p the compiler reloads them after every store to y.
+  const int64_t out_h = p.out_h, out_w = p.out_w, m_stride = b.m_stride;
   for (int64_t o = o_begin; o < o_end; ++o) {
     const Vec bias = S::broadcast(p.bias ? p.bias[o] : 0.0f);
     for_each_block_image(p, b, [&](const BlockRows& rows) {
-      float* y = p.y + (rows.n * p.out_channels + o) * p.out_h * p.out_w;
+      float* y = p.y + (rows.n * p.out_channels + o) * out_h * out_w;
       for (int64_t th = rows.th_first; th <= rows.th_last; ++th) {
         const RowTiles tiles = row_tiles(p, b, rows.n, th);
         for (int64_t tw0 = tiles.tw_begin; tw0 < tiles.tw_end; tw0 += W) {
           const float* m = b.m + o * b.m_row_stride + tiles.local0 + tw0;  // rows padded: lanes past read inside
-          Vec mm[16];
-          for (int e = 0; e < 16; ++e) mm[e] = S::load(m + e * b.m_stride);
-          // A^T M A, A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
-          Vec am[2][4];
-          for (int j = 0; j < 4; ++j) {
-            am[0][j] = S::add(S::add(mm[j], mm[4 + j]), mm[8 + j]);
-            am[1][j] = S::sub(S::sub(mm[4 + j], mm[8 + j]), mm[12 + j]);
+          // A_M^T (M A_2) plus the bias: ma[k] is output column k (a phase) of every patch row.
+          Vec ma[2][M + 2], rows_out[2][M];
+          for (int i = 0; i < M + 2; ++i) {
+            Vec mm[4], columns[2];
+            for (int j = 0; j < 4; ++j) mm[j] = S::load(m + (4 * i + j) * m_stride);
+            products_times_a<S, 2>(mm, columns);
+            ma[0][i] = columns[0];
+            ma[1][i] = columns[1];
+          }
+          for (int k = 0; k < 2; ++k) {
+            products_times_a<S, M>(ma[k], rows_out[k]);
+            for (int i = 0; i < M; ++i) rows_out[k][i] = S::add(rows_out[k][i], bias);
           }
           // Only this block's tiles: the next tiles' outputs may belong to another thread's block.
           const int64_t lanes = tiles.tw_end - tw0 < W ? tiles.tw_end - tw0 : W;
-          const int64_t cols = p.out_w - 2 * tw0 < 2 * lanes ? p.out_w - 2 * tw0 : 2 * lanes;
-          for (int i = 0; i < 2 && 2 * th + i < p.out_h; ++i) {
-            const Vec phases[2] = {S::add(S::add(S::add(am[i][0], am[i][1]), am[i][2]), bias),
-                                   S::add(S::sub(S::sub(am[i][1], am[i][2]), am[i][3]), bias)};
+          const int64_t cols = out_w - 2 * tw0 < 2 * lanes ? out_w - 2 * tw0 : 2 * lanes;
+          for (int i = 0; i < M && M * th + i < out_h; ++i) {
             Vec out[2];
-            S::merge_phases(phases, out);
-            float* dst = y + (2 * th + i) * p.out_w + 2 * tw0;
+            S::merge_phases({rows_out[0][i], rows_out[1][i]}, out);
+            float* dst = y + (M * th + i) * out_w + 2 * tw0;
             for (int k = 0; k < 2; ++k) {
               const int64_t n_valid = cols - k * W;
               if (n_valid >= W) {
@@ -297,6 +367,11 @@ void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b, int64_t
       }
     });
   }
+}
+
+template <class S>
+void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b, int64_t o_begin, int64_t o_end) {
+  p.tile_h == 4 ? winograd_output_tiles<S, 4>(p, b, o_begin, o_end) : winograd_output_tiles<S, 2>(p, b, o_begin, o_end);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ def kernel_ops(shape: Conv2dShape, direction: str, pooled_grad: bool = False) ->
     """The ictus ops (for ictus.kernel_name) that a direction runs on shape; `pooled_grad`: its
     grad_y comes from a max-pool's backward pass, mostly zeros (the sparse gradient kernels)."""
     x_shape, w_shape = (shape.n, shape.c_in, shape.h, shape.w), (shape.c_out, shape.c_in, shape.kh, shape.kw)
-    winograd = _core.conv2d_runs_winograd(x_shape, w_shape, 1, shape.padding, 1, ictus.cpu_isa())
+    winograd = _core.conv2d_winograd_tile_h(x_shape, w_shape, 1, shape.padding, 1, ictus.cpu_isa()) != 0
     # A kernel as wide as its unpadded input (1x8 on 8 bins) takes the windows feed (conv.cpp's
     # windows_feed); padding "same" pads the width too.
     windows = shape.kw == shape.w and shape.h > 1 and shape.padding == "valid"
