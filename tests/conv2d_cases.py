@@ -217,9 +217,10 @@ CASES: list[Case] = [
     C("wide_stride", 1, 32, 48, 3, 3, 11, 50, stride=(2, 2), padding=1),
     C("wide_1x8", 1, 40, 40, 1, 8, 6, 30, padding=(0, 2)),
     C("wide_dilated_nobias", 2, 29, 37, 3, 3, 9, 27, padding="same", dilation=(2, 3), bias=False),
-    # Winograd F(2x2, 3x3) or F(4x2, 3x3) (3x3, stride 1, >= 36 tiles of 2x2 outputs, >= 16 channels
-    # on AVX-512 and portable, >= 40 on AVX2; F(4x2) from 3 GEMM panels of its tiles, e.g. 13x13 takes
-    # F(2x2), 30x41 F(4x2)): output rows 4k + 1, 4k + 2, 4k + 3 and odd widths (part tiles),
+    # Winograd F(2x2, 3x3), F(4x2, 3x3) or F(6x2, 3x3) (3x3, stride 1, >= 36 tiles of 2x2 outputs,
+    # >= 16 channels on AVX-512 and portable, >= 40 on AVX2; the tile whose GEMMs multiply least in
+    # whole panels, e.g. 13x13 takes F(2x2), 9x40 F(4x2), 200x26 F(6x2)): output rows 4k + 1..3 and
+    # 6k + 1..5, odd widths (part tiles),
     # tiles of several batch items crossing the GEMM's panels and blocks, padding 0..2 per axis, one
     # output row, channel counts that fill no vector
     C("wino_same_13x13", 1, 32, 32, 3, 3, 13, 13, padding="same"),
@@ -230,7 +231,7 @@ CASES: list[Case] = [
     C("wino_blocks", 2, 24, 24, 3, 3, 50, 41, padding="same"),  # 5 blocks of tiles, split mid-row
     C("wino_rows_4k_plus_3", 1, 16, 20, 3, 3, 13, 30, padding=(2, 1)),
     C("wino_rows_4k", 1, 16, 16, 3, 3, 22, 26, padding="valid"),  # the last 2 input rows: the last patches' only
-    C("wino_tall_40", 1, 40, 41, 3, 3, 41, 30, padding="valid"),  # F(4x2) on AVX2 too
+    C("wino_tall_40", 1, 40, 41, 3, 3, 41, 30, padding="valid"),  # F(4x2) on AVX2, F(6x2) on AVX-512
     # The front end's 16 -> 16 on 26 bins: 12 tiles per row (a vector's lanes run into the next row),
     # 5 blocks; odd widths and padding take the masked loads at both ends of every row.
     C("wino_front_end_16", 1, 16, 16, 3, 3, 200, 26, padding="valid"),

@@ -216,8 +216,8 @@ def test_windows_kernel_name(isa: str) -> None:
 def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
     """The sweep's wino_* cases reach the Winograd transforms on every SIMD variant whose channel and
     tile-column thresholds they meet, and only there (the scalar variant computes textbook sums), so
-    test_forward and test_backward check them; every variant has cases of both tiles, 2 and 4 output
-    rows (the GEMM's panel width, per variant, picks)."""
+    test_forward and test_backward check them; every variant has cases of each tile, 2, 4 and 6
+    output rows (the GEMM's panel width, per variant, picks)."""
     from ictus import _core
 
     def tile_h(c: Case) -> int:
@@ -226,7 +226,7 @@ def test_winograd_cases_run_winograd(case: Case, isa: str) -> None:
     assert (tile_h(case) != 0) == runs_winograd(case, isa)
     if isa != "scalar":
         heights = [tile_h(c) for c in WINOGRAD_CASES]
-        assert heights.count(2) >= 2 and heights.count(4) >= 2, heights
+        assert all(heights.count(tile_h) >= 1 for tile_h in (2, 4, 6)), heights
     assert ictus.kernel_name("conv2d_winograd") == ("conv_fwd_scalar" if isa == "scalar" else f"winograd_{isa}")
 
 

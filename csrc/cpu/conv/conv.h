@@ -255,7 +255,7 @@ void conv_backward(Isa isa, const ConvShape& s, const float* grad_y, const float
 // The kernel that runs for "fwd", "bwd_data", "bwd_data_scatter", "bwd_weight", "winograd",
 // "fwd_windows", "bwd_data_windows", "bwd_weight_sparse" or "bwd_data_sparse" under `isa`.
 const char* conv_kernel_name(Isa isa, const char* direction);
-// The tile height (2: F(2x2, 3x3), 4: F(4x2, 3x3); winograd.h) with which conv_forward runs s
+// The tile height (2, 4 or 6: F(2x2, 3x3), F(4x2, 3x3), F(6x2, 3x3); winograd.h) with which conv_forward runs s
 // through Winograd under isa for finite inputs and weights, 0 where it runs the direct kernels.
 int conv_winograd_tile_h(Isa isa, const ConvShape& s);
 // Whether conv_backward computes shape s's weight gradient with the sparse kernel under isa when

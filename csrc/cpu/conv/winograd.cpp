@@ -1,5 +1,5 @@
-// Winograd F(2x2, 3x3) and F(4x2, 3x3) driver (winograd.h): picks the tile, plans the transforms and the GEMMs and spreads them
-// over the thread pool.
+// Winograd F(2x2, 3x3), F(4x2, 3x3) and F(6x2, 3x3) driver (winograd.h): picks the tile, plans
+// the transforms and the GEMMs and spreads them over the thread pool.
 #include "cpu/conv/winograd.h"
 
 #include <algorithm>
@@ -56,16 +56,21 @@ int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w, int64_t tile
 
 }  // namespace
 
-// 24 x 2 rows of outputs against 16 x 4 per panel: F(4x2) from about 3 panels of its tiles. On 13x13 outputs (28 F(4x2)
-// tiles, 49 F(2x2), one 64-tile panel either way) F(4x2) was slower (AVX-512, C = 64: 0.164 vs
-// 0.120 ms); on the front end's 2996x24 faster (C = 16: 2.09-2.11 vs 2.85-2.97 ms), and on
-// 100x105 (C = 24: 0.57 vs 0.75 ms).
+// The GEMMs' multiplies, in whole panels of tiles: per panel, F(2x2) computes 2 rows of outputs
+// with 16 GEMM rows, F(4x2) 4 with 24, F(6x2) 6 with 32. On 13x13 outputs (49 F(2x2) tiles, 28
+// F(4x2), one 64-tile panel either way) F(4x2) was slower (AVX-512, C = 64: 0.164 vs 0.120 ms); on
+// the front end's 2996x24 faster (C = 16: 2.09-2.11 vs 2.85-2.97 ms), and on 100x105 (C = 24: 0.57
+// vs 0.75 ms). Ties go to the taller tile: fewer transformed values per output.
 int winograd_tile_h(Isa isa, int64_t batch, int64_t out_h, int64_t out_w) {
   const auto gemm_columns = [&](int64_t tile_h) {
     const int64_t tiles = winograd_tiles(batch, out_h, out_w, tile_h), panel = gemm_panel(isa, tiles);
     return winograd_elems(tile_h) * ((tiles + panel - 1) / panel) * panel;
   };
-  return gemm_columns(4) <= gemm_columns(2) ? 4 : 2;
+  int best = 2;
+  for (int tile_h : {4, 6}) {
+    if (gemm_columns(tile_h) <= gemm_columns(best)) best = tile_h;
+  }
+  return best;
 }
 
 namespace {

@@ -1,21 +1,22 @@
-// Winograd F(2x2, 3x3) and F(4x2, 3x3) for 3x3 convolutions at stride 1 without dilation (Lavin
-// and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), nested: F(M, 3) along the
-// rows (M = 2 or 4), F(2, 3) along the columns. Every block of M x 2 outputs (a tile) is
+// Winograd F(2x2, 3x3), F(4x2, 3x3) and F(6x2, 3x3) for 3x3 convolutions at stride 1 without
+// dilation (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), nested:
+// F(M, 3) along the rows (M = 2, 4 or 6), F(2, 3) along the columns. Every block of M x 2 outputs
+// (a tile) is
 //   y = A_M^T [ (G_M g G_2^T) . (B_M^T d B_2) ] A_2
 // over the (M + 2) x 4 input patch d under it, so a tile costs 4(M + 2) multiplies per channel pair
 // instead of 18M. Summed over input channels the element-wise products become 4(M + 2)
 // independent GEMMs,
 //   M_e (C_out x tiles) = U_e (C_out x C_in) V_e (C_in x tiles),  e = (i, j) of the patch,
-// run by the GEMM kernel. F(4x2) takes 3 multiplies per output to F(2x2)'s 4, at a float32 error
-// of 4e-7 to 5e-7 against float64 (F(2x2): 1.5e-7 to 2e-7) in a NumPy model. Two output columns
-// per tile keep the transforms' lanes full on the field's narrow frequency axes (24 outputs: 12
-// tiles per row, where F(4x4)'s 6 would fill 6 of 16 lanes). The transforms (weights to U, input
-// patches to V, M to outputs) are SIMD kernels written once against the SIMD vocabulary
-// (winograd_simd.h), vectorised over tiles that are neighbours along a row (over input channels
-// for the weights). The input gradient of such a convolution is one too (grad_y convolved with
-// the flipped, transposed weights), and runs here. Inputs with inf or NaN go to the direct
-// kernels: Winograd's sums would turn inf into NaN where torch's direct sum keeps inf, or NaN into
-// outputs that never read it.
+// run by the GEMM kernel. Per output F(2x2) takes 4 multiplies, F(4x2) 3, F(6x2) 2.67; their
+// float32 errors against float64 in a NumPy model (16..96 channels) are 1.5e-7 to 2e-7, 4e-7 to
+// 5e-7 and 6e-7 to 8e-7, norm-wise. Two output columns per tile keep the transforms' lanes full on
+// the field's narrow frequency axes (24 outputs: 12 tiles per row, where F(4x4)'s 6 would fill 6
+// of 16 lanes). The transforms (weights to U, input patches to V, M to outputs) are SIMD kernels
+// written once against the SIMD vocabulary (winograd_simd.h), vectorised over tiles that are
+// neighbours along a row (over input channels for the weights). The input gradient of such a
+// convolution is one too (grad_y convolved with the flipped, transposed weights), and runs here.
+// Inputs with inf or NaN go to the direct kernels: Winograd's sums would turn inf into NaN where
+// torch's direct sum keeps inf, or NaN into outputs that never read it.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,7 @@ struct WinogradConv {
   const float* x;  // (batch, in_channels, in_h, in_w)
   int64_t batch, in_channels, in_h, in_w, pad_top, pad_left;
   int64_t out_channels, out_h, out_w;
-  int tile_h;  // 2 or 4
+  int tile_h;  // 2, 4 or 6
   int64_t tile_rows, tile_cols;
   // The weights as the convolution reads them: tap (i, j) of (o, c) at
   // weight[o * weight_out_stride + c * weight_in_stride + (flipped ? 8 - 3i - j : 3i + j)].
@@ -84,8 +85,8 @@ void winograd_weights_portable(const WinogradConv& p, int64_t begin, int64_t end
 bool winograd_input_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 void winograd_output_portable(const WinogradConv& p, const WinogradBlock& b, int64_t begin, int64_t end);
 
-// The tile's output rows, 2 or 4, for outputs (batch, out_h, out_w): F(4x2) where its GEMMs, in
-// whole panels of tiles, multiply no more than F(2x2)'s.
+// The tile's output rows, 2, 4 or 6, for outputs (batch, out_h, out_w): the tile whose GEMMs, in
+// whole panels of tiles, multiply least.
 int winograd_tile_h(Isa isa, int64_t batch, int64_t out_h, int64_t out_w);
 // Whether conv_forward runs shape s through Winograd under isa (3x3, stride 1, no dilation, enough
 // channels, tiles and tile columns that the GEMMs dominate the transforms).

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) transforms, AVX2: 8 lanes. See winograd_simd.h.
+// Winograd F(Mx2, 3x3) transforms (M = 2, 4, 6), AVX2: 8 lanes. See winograd_simd.h.
 #include "cpu/simd/vec_avx2.h"
 #include "cpu/conv/winograd_simd.h"
 

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) transforms, portable vector C++: 16 lanes. See winograd_simd.h.
+// Winograd F(Mx2, 3x3) transforms (M = 2, 4, 6), portable vector C++: 16 lanes. See winograd_simd.h.
 #include "cpu/simd/vec_portable.h"
 #include "cpu/conv/winograd_simd.h"
 

@@ -1,6 +1,6 @@
-// The Winograd F(2x2, 3x3) and F(4x2, 3x3) transforms (winograd.h), written once against the SIMD
-// vocabulary S and the tile height M (2 or 4, the F(M, 3) along the rows), and instantiated by
-// winograd_<isa>.cpp. Weights: lanes are W input channels of one output channel;
+// The Winograd F(2x2, 3x3), F(4x2, 3x3) and F(6x2, 3x3) transforms (winograd.h), written once
+// against the SIMD vocabulary S and the tile height M (2, 4 or 6, the F(M, 3) along the rows), and
+// instantiated by winograd_<isa>.cpp. Weights: lanes are W input channels of one output channel;
 // input and output: lanes are W tiles that are neighbours along a tile row, whose patches start
 // two columns apart, so the patch columns 0..3 of the lanes are the even and odd phases of the
 // row at column offsets 0 and 2 (S::split_phases), and the two output columns merge back the
@@ -18,8 +18,9 @@
 namespace ictus::cpu {
 namespace {
 
-// The 1D transforms of F(M, 3), M = 2 or 4, along the columns of a tile (rows are F(2, 3) in
-// the kernels below, vectorised through phases), for M + 2 values:
+// The 1D transforms of F(M, 3), M = 2, 4 or 6, along the columns of a tile (rows are F(2, 3) in
+// the kernels below, vectorised through phases), for M + 2 values (Cook-Toom at the points 0, 1,
+// -1, then 2, -2 for F(4, 3), 1/2, -1/2, 2, -2 for F(6, 3), and infinity):
 //   G_2 = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]],
 //   G_4 = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6],
 //          [1/24, -1/12, 1/6], [0, 0, 1]];
@@ -27,7 +28,17 @@ namespace {
 //   B_4^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
 //            [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]];
 //   A_2^T = [[1, 1, 1, 0], [0, 1, -1, -1]],
-//   A_4^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]].
+//   A_4^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]];
+//   G_6 = [[-1, 0, 0], [-2/9, -2/9, -2/9], [-2/9, 2/9, -2/9], [32/45, 16/45, 8/45],
+//          [32/45, -16/45, 8/45], [1/90, 1/45, 2/45], [1/90, -1/45, 2/45], [0, 0, 1]],
+//   B_6^T = [[-1, 0, 21/4, 0, -21/4, 0, 1, 0], [0, 1, 1, -17/4, -17/4, 1, 1, 0],
+//            [0, -1, 1, 17/4, -17/4, -1, 1, 0], [0, 2, 4, -5/2, -5, 1/2, 1, 0],
+//            [0, -2, 4, 5/2, -5, -1/2, 1, 0], [0, 1/2, 1/4, -5/2, -5/4, 2, 1, 0],
+//            [0, -1/2, 1/4, 5/2, -5/4, -2, 1, 0], [0, -1, 0, 21/4, 0, -21/4, 0, 1]],
+//   A_6^T = [[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 1/2, -1/2, 2, -2, 0], [0, 1, 1, 1/4, 1/4, 4, 4, 0],
+//            [0, 1, -1, 1/8, -1/8, 8, -8, 0], [0, 1, 1, 1/16, 1/16, 16, 16, 0],
+//            [0, 1, -1, 1/32, -1/32, 32, -32, 1]].
+// Every coefficient of B and A is exact in float32; G's rounding is the weights' own.
 template <class S, int M>
 inline void filter_times_g(const typename S::Vec (&g)[3], typename S::Vec (&out)[M + 2]) {
   using Vec = typename S::Vec;
@@ -38,8 +49,7 @@ inline void filter_times_g(const typename S::Vec (&g)[3], typename S::Vec (&out)
     out[1] = S::mul(S::add(outer, g[1]), half);
     out[2] = S::mul(S::sub(outer, g[1]), half);
     out[3] = g[2];
-  } else {
-    static_assert(M == 4);
+  } else if constexpr (M == 4) {
     const Vec sixth = S::broadcast(-1.0f / 6);
     const Vec fourth = S::fma(g[2], S::broadcast(1.0f / 6), S::mul(g[0], S::broadcast(1.0f / 24)));
     const Vec twelfth = S::mul(g[1], S::broadcast(1.0f / 12));
@@ -49,6 +59,21 @@ inline void filter_times_g(const typename S::Vec (&g)[3], typename S::Vec (&out)
     out[3] = S::add(fourth, twelfth);
     out[4] = S::sub(fourth, twelfth);
     out[5] = g[2];
+  } else {
+    static_assert(M == 6);
+    const Vec ninths = S::broadcast(-2.0f / 9);
+    const Vec half_pair = S::fma(g[0], S::broadcast(32.0f / 45), S::mul(g[2], S::broadcast(8.0f / 45)));
+    const Vec half_odd = S::mul(g[1], S::broadcast(16.0f / 45));
+    const Vec two_pair = S::fma(g[0], S::broadcast(1.0f / 90), S::mul(g[2], S::broadcast(2.0f / 45)));
+    const Vec two_odd = S::mul(g[1], S::broadcast(1.0f / 45));
+    out[0] = S::sub(S::zero(), g[0]);
+    out[1] = S::mul(S::add(outer, g[1]), ninths);
+    out[2] = S::mul(S::sub(outer, g[1]), ninths);
+    out[3] = S::add(half_pair, half_odd);
+    out[4] = S::sub(half_pair, half_odd);
+    out[5] = S::add(two_pair, two_odd);
+    out[6] = S::sub(two_pair, two_odd);
+    out[7] = g[2];
   }
 }
 
@@ -60,8 +85,7 @@ inline void input_times_bt(const typename S::Vec (&d)[M + 2], typename S::Vec (&
     out[1] = S::add(d[1], d[2]);
     out[2] = S::sub(d[2], d[1]);
     out[3] = S::sub(d[1], d[3]);
-  } else {
-    static_assert(M == 4);
+  } else if constexpr (M == 4) {
     const Vec four = S::broadcast(4.0f), minus_four = S::broadcast(-4.0f), minus_five = S::broadcast(-5.0f),
               two = S::broadcast(2.0f);
     const Vec a = S::fma(d[2], minus_four, d[4]);  // d4 - 4 d2
@@ -74,6 +98,23 @@ inline void input_times_bt(const typename S::Vec (&d)[M + 2], typename S::Vec (&
     out[3] = S::fma(e, two, c);
     out[4] = S::sub(c, S::mul(e, two));
     out[5] = S::fma(d[1], four, S::fma(d[3], minus_five, d[5]));
+  } else {
+    static_assert(M == 6);
+    const auto c = [](float v) { return S::broadcast(v); };
+    const Vec one_even = S::fma(d[4], c(-4.25f), S::add(d[2], d[6]));  // d2 - 17/4 d4 + d6
+    const Vec one_odd = S::fma(d[3], c(-4.25f), S::add(d[1], d[5]));   // d1 - 17/4 d3 + d5
+    const Vec half_even = S::fma(d[2], c(4.0f), S::fma(d[4], c(-5.0f), d[6]));
+    const Vec half_odd = S::fma(d[1], c(2.0f), S::fma(d[3], c(-2.5f), S::mul(d[5], c(0.5f))));
+    const Vec two_even = S::fma(d[2], c(0.25f), S::fma(d[4], c(-1.25f), d[6]));
+    const Vec two_odd = S::fma(d[1], c(0.5f), S::fma(d[3], c(-2.5f), S::mul(d[5], c(2.0f))));
+    out[0] = S::fma(S::sub(d[2], d[4]), c(5.25f), S::sub(d[6], d[0]));
+    out[1] = S::add(one_even, one_odd);
+    out[2] = S::sub(one_even, one_odd);
+    out[3] = S::add(half_even, half_odd);
+    out[4] = S::sub(half_even, half_odd);
+    out[5] = S::add(two_even, two_odd);
+    out[6] = S::sub(two_even, two_odd);
+    out[7] = S::fma(S::sub(d[3], d[5]), c(5.25f), S::sub(d[7], d[1]));
   }
 }
 
@@ -83,14 +124,25 @@ inline void products_times_a(const typename S::Vec (&m)[M + 2], typename S::Vec 
   if constexpr (M == 2) {
     out[0] = S::add(S::add(m[0], m[1]), m[2]);
     out[1] = S::sub(S::sub(m[1], m[2]), m[3]);
-  } else {
-    static_assert(M == 4);
+  } else if constexpr (M == 4) {
     const Vec s12 = S::add(m[1], m[2]), d12 = S::sub(m[1], m[2]);
     const Vec s34 = S::add(m[3], m[4]), d34 = S::sub(m[3], m[4]);
     out[0] = S::add(S::add(m[0], s12), s34);
     out[1] = S::fma(d34, S::broadcast(2.0f), d12);
     out[2] = S::fma(s34, S::broadcast(4.0f), s12);
     out[3] = S::add(S::fma(d34, S::broadcast(8.0f), d12), m[M + 1]);
+  } else {
+    static_assert(M == 6);
+    const auto c = [](float v) { return S::broadcast(v); };
+    const Vec s12 = S::add(m[1], m[2]), d12 = S::sub(m[1], m[2]);
+    const Vec s34 = S::add(m[3], m[4]), d34 = S::sub(m[3], m[4]);
+    const Vec s56 = S::add(m[5], m[6]), d56 = S::sub(m[5], m[6]);
+    out[0] = S::add(S::add(m[0], s12), S::add(s34, s56));
+    out[1] = S::fma(d34, c(0.5f), S::fma(d56, c(2.0f), d12));
+    out[2] = S::fma(s34, c(0.25f), S::fma(s56, c(4.0f), s12));
+    out[3] = S::fma(d34, c(0.125f), S::fma(d56, c(8.0f), d12));
+    out[4] = S::fma(s34, c(0.0625f), S::fma(s56, c(16.0f), s12));
+    out[5] = S::add(S::fma(d34, c(0.03125f), S::fma(d56, c(32.0f), d12)), m[M + 1]);
   }
 }
 
@@ -130,7 +182,11 @@ void winograd_weights_tiles(const WinogradConv& p, int64_t begin, int64_t end) {
 
 template <class S>
 void winograd_weights_simd(const WinogradConv& p, int64_t begin, int64_t end) {
-  p.tile_h == 4 ? winograd_weights_tiles<S, 4>(p, begin, end) : winograd_weights_tiles<S, 2>(p, begin, end);
+  switch (p.tile_h) {
+    case 6: return winograd_weights_tiles<S, 6>(p, begin, end);
+    case 4: return winograd_weights_tiles<S, 4>(p, begin, end);
+    default: return winograd_weights_tiles<S, 2>(p, begin, end);
+  }
 }
 
 // Where lanes [0, lanes) of a block's local tiles t0.. of channel c go in each V_e's packed panels.
@@ -191,8 +247,9 @@ inline RowTiles row_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t
           t_row - b.t_begin};
 }
 
-// Row r of the lanes' patches times B_2: columns 0..3 are the even and odd phases at column offsets 0 and 2 of the 2W + 2
-// values from `row` (zero where a load is masked: padding, columns past the input).
+// Row r of the lanes' patches times B_2: columns 0..3 are the even and odd phases at column
+// offsets 0 and 2 of the 2W + 2 values from `row` (zero where a load is masked: padding, columns
+// past the input).
 template <class S, bool kMasked>
 inline void patch_row_times_b(const float* row, const typename S::Mask (&masks)[4], typename S::Vec (&db)[4]) {
   using Vec = typename S::Vec;
@@ -316,8 +373,11 @@ bool winograd_input_tiles(const WinogradConv& p, const WinogradBlock& b, int64_t
 
 template <class S>
 bool winograd_input_simd(const WinogradConv& p, const WinogradBlock& b, int64_t c_begin, int64_t c_end) {
-  return p.tile_h == 4 ? winograd_input_tiles<S, 4>(p, b, c_begin, c_end)
-                       : winograd_input_tiles<S, 2>(p, b, c_begin, c_end);
+  switch (p.tile_h) {
+    case 6: return winograd_input_tiles<S, 6>(p, b, c_begin, c_end);
+    case 4: return winograd_input_tiles<S, 4>(p, b, c_begin, c_end);
+    default: return winograd_input_tiles<S, 2>(p, b, c_begin, c_end);
+  }
 }
 
 template <class S, int M>
@@ -371,7 +431,11 @@ void winograd_output_tiles(const WinogradConv& p, const WinogradBlock& b, int64_
 
 template <class S>
 void winograd_output_simd(const WinogradConv& p, const WinogradBlock& b, int64_t o_begin, int64_t o_end) {
-  p.tile_h == 4 ? winograd_output_tiles<S, 4>(p, b, o_begin, o_end) : winograd_output_tiles<S, 2>(p, b, o_begin, o_end);
+  switch (p.tile_h) {
+    case 6: return winograd_output_tiles<S, 6>(p, b, o_begin, o_end);
+    case 4: return winograd_output_tiles<S, 4>(p, b, o_begin, o_end);
+    default: return winograd_output_tiles<S, 2>(p, b, o_begin, o_end);
+  }
 }
 
 }  // namespace

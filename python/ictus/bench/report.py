@@ -96,8 +96,8 @@ def _method(policy: TimingPolicy, with_torch: bool, ops: Collection[str] = ("con
         text += (" conv2d and the front-end chain: contiguous NCHW, stride 1, padding as the row says, "
                  "grad_y = ones; FLOPs fwd = 2*C_in*C_out*KH*KW*H_out*W_out*N, fwd+bwd = 3 x fwd, 2 x fwd "
                  "for a network's first layer (no input gradient); the chain counts its convolutions "
-                 "only (pools not counted). Rows that run `winograd_*` (F(2x2, 3x3): 16 multiplies per "
-                 "2x2 outputs and channel pair instead of 36) count the direct convolution's FLOPs too, "
+                 "only (pools not counted). Rows that run `winograd_*` (F(Mx2, 3x3), M = 2, 4 or 6: 4(M + 2) "
+                 "multiplies per Mx2 outputs and channel pair instead of 18M) count the direct convolution's FLOPs, "
                  "so their GFLOP/s are effective ones and % of peak can pass 100%.")
     if {"max_pool1d", "max_pool2d"} & set(ops):
         text += (" Max-pool rows are memory-bound: GB/s = (bytes read + bytes written) / time, counting "
