@@ -217,8 +217,8 @@ CASES: list[Case] = [
     C("wide_stride", 1, 32, 48, 3, 3, 11, 50, stride=(2, 2), padding=1),
     C("wide_1x8", 1, 40, 40, 1, 8, 6, 30, padding=(0, 2)),
     C("wide_dilated_nobias", 2, 29, 37, 3, 3, 9, 27, padding="same", dilation=(2, 3), bias=False),
-    # Winograd F(2x2, 3x3), F(4x2, 3x3) or F(6x2, 3x3) (3x3, stride 1, >= 36 tiles of 2x2 outputs,
-    # >= 16 channels on AVX-512 and portable, >= 40 on AVX2; the tile whose GEMMs multiply least in
+    # Winograd F(2x2, 3x3), F(4x2, 3x3) or F(6x2, 3x3) (3x3, stride 1, >= 16 channels, >= 36 tiles of
+    # 2x2 outputs, >= 256 below 24 channels on AVX2; the tile whose GEMMs multiply least in
     # whole panels, e.g. 13x13 takes F(2x2), 9x40 F(4x2), 200x26 F(6x2)): output rows 4k + 1..3 and
     # 6k + 1..5, odd widths (part tiles),
     # tiles of several batch items crossing the GEMM's panels and blocks, padding 0..2 per axis, one
@@ -242,15 +242,22 @@ CASES: list[Case] = [
 ]
 
 # Channels (in and out) from which each variant runs Winograd (csrc/cpu/conv/winograd.cpp).
-WINOGRAD_MIN_CHANNELS = {"portable": 16, "avx2": 40, "avx512": 16}
+WINOGRAD_MIN_CHANNELS = {"portable": 16, "avx2": 16, "avx512": 16}
+# Tiles of 2x2 outputs each variant needs (36), and below 24 channels.
+WINOGRAD_MIN_TILES_BELOW_24 = {"portable": 36, "avx2": 256, "avx512": 36}
 
 
 def runs_winograd(case: Case, isa: str) -> bool:
-    """Whether conv2d runs a wino_* case (3x3, stride 1, >= 36 tiles) through Winograd under isa: enough
-    channels, and tile columns (2 outputs each) for the transforms' lanes: 4, or 6 below 24 channels."""
+    """Whether conv2d runs a wino_* case (3x3, stride 1) through Winograd under isa: enough channels,
+    tiles of 2x2 outputs (36, or the variant's count below 24 channels), and tile columns for the
+    transforms' lanes: 4, or 6 below 24 channels."""
+    if isa == "scalar":
+        return False
     channels = min(case.c_in, case.c_out)
-    tile_cols = (case.out_hw[1] + 1) // 2
-    return isa != "scalar" and channels >= WINOGRAD_MIN_CHANNELS[isa] and tile_cols >= (6 if channels < 24 else 4)
+    tile_rows, tile_cols = ((size + 1) // 2 for size in case.out_hw)
+    min_tiles = WINOGRAD_MIN_TILES_BELOW_24[isa] if channels < 24 else 36
+    return (channels >= WINOGRAD_MIN_CHANNELS[isa] and case.n * tile_rows * tile_cols >= min_tiles
+            and tile_cols >= (6 if channels < 24 else 4))
 
 WINOGRAD_CASES = [c for c in CASES if c.name.startswith("wino_")]
 

@@ -15,19 +15,26 @@
 namespace ictus::cpu {
 namespace {
 
+constexpr int64_t kMinTiles = 36;  // of 2x2 outputs
+
 // Where Winograd beats the direct kernels (Zen 4 guest, 1 thread, 3x3, C -> C, N = 1, forward and
 // forward + backward). AVX-512: from 16 channels (C = 16 on the front end's 3000x26 2.82 vs 3.63
 // ms forward, 6.70 vs 8.03 with the gradients; 100x105 0.39 vs 0.47; 13x13 even; C = 12 even,
 // C = 8 slower), C = 32..128 on 13x13 1.2-2.0x forward, 1.1-1.6x for the input gradient. AVX2
-// (8 lanes, smaller GEMM tiles): from 40 (C = 16..32 win on 3000x26 but lose on 13x13..100x105,
-// e.g. C = 24 on 25x26 0.087 vs 0.078 ms; C = 40 wins on all four). Portable: 2x forward from C = 16.
-// All from 36 tiles: on 9x9 = 25 tiles they break even, below the O(C^2) weight transform dominates.
+// (8 lanes, smaller GEMM tiles), with F(4x2) and F(6x2): from 16 channels, and below 24 from 256
+// tiles of 2x2 outputs (forward, ms, Winograd vs direct: C = 16 on 2998x26 2.73-2.89 vs
+// 3.26-3.69, 48x24 0.043 vs 0.051, 40x40 0.067 vs 0.080, but 25x26 (169 tiles) 0.041 vs 0.036,
+// 13x13 0.018 vs 0.014; C = 20 on 25x26 0.058 vs 0.054; C = 24 on 2998x26 5.3-5.6 vs 7.9-8.2,
+// 100x105 0.70 vs 1.05, 25x26 0.071 vs 0.077; C = 32 on 13x13 0.046 vs 0.050). Portable: 2x forward
+// from C = 16. All from 36 tiles: on 9x9 = 25 tiles they break even, below the O(C^2) weight
+// transform dominates.
 const WinogradKernels* winograd_kernels(Isa isa) {
-  static const WinogradKernels portable{16, winograd_weights_portable, winograd_input_portable,
+  static const WinogradKernels portable{16, kMinTiles, winograd_weights_portable, winograd_input_portable,
                                         winograd_output_portable};
 #if defined(ICTUS_X86)
-  static const WinogradKernels avx2{40, winograd_weights_avx2, winograd_input_avx2, winograd_output_avx2};
-  static const WinogradKernels avx512{16, winograd_weights_avx512, winograd_input_avx512, winograd_output_avx512};
+  static const WinogradKernels avx2{16, 256, winograd_weights_avx2, winograd_input_avx2, winograd_output_avx2};
+  static const WinogradKernels avx512{16, kMinTiles, winograd_weights_avx512, winograd_input_avx512,
+                                      winograd_output_avx512};
   if (isa == Isa::kAvx2) return &avx2;
   if (isa == Isa::kAvx512) return &avx512;
 #endif
@@ -35,7 +42,6 @@ const WinogradKernels* winograd_kernels(Isa isa) {
   return nullptr;
 }
 
-constexpr int64_t kMinTiles = 36;  // of 2x2 outputs
 // The transforms' lanes run along a row of tiles, so narrow outputs leave lanes idle: Winograd
 // needs 4 tile columns (out_w >= 7), 6 (out_w >= 11) below 24 channels, where the transforms weigh
 // more against the products. Measured (AVX-512, N=1, forward): 3000 rows, C = 20 with 2 tile
@@ -118,7 +124,9 @@ bool winograd_applies(Isa isa, const ConvShape& s) {
   return k != nullptr && s.kernel_h == 3 && s.kernel_w == 3 && s.stride_h == 1 && s.stride_w == 1 &&
          s.dilation_h == 1 && s.dilation_w == 1 && s.in_channels >= k->min_channels &&
          s.out_channels >= k->min_channels && s.pad_top <= 2 && s.pad_bottom <= 2 && s.pad_left <= 2 &&
-         s.pad_right <= 2 && winograd_tiles(s.batch, s.out_h, s.out_w, 2) >= kMinTiles &&
+         s.pad_right <= 2 &&
+         winograd_tiles(s.batch, s.out_h, s.out_w, 2) >=
+             (std::min(s.in_channels, s.out_channels) < 24 ? k->min_tiles_below_24_channels : kMinTiles) &&
          winograd_tile_cols(s.out_w) >= min_tile_cols(std::min(s.in_channels, s.out_channels)) &&
          s.in_channels <= kMaxChannels && s.out_channels <= kMaxChannels;
 }

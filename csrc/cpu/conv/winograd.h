@@ -71,6 +71,7 @@ struct WinogradBlock {
 // textbook sums).
 struct WinogradKernels {
   int64_t min_channels;  // in and out, from which the variant beats its direct kernels (winograd.cpp)
+  int64_t min_tiles_below_24_channels;  // tiles of 2x2 outputs it needs below 24 channels
   void (*weights)(const WinogradConv&, int64_t, int64_t);
   bool (*input)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
   void (*output)(const WinogradConv&, const WinogradBlock&, int64_t, int64_t);
