@@ -218,11 +218,10 @@ CASES: list[Case] = [
     C("wide_1x8", 1, 40, 40, 1, 8, 6, 30, padding=(0, 2)),
     C("wide_dilated_nobias", 2, 29, 37, 3, 3, 9, 27, padding="same", dilation=(2, 3), bias=False),
     # Winograd F(2x2, 3x3), F(4x2, 3x3) or F(6x2, 3x3) (3x3, stride 1, >= 16 channels, >= 36 tiles of
-    # 2x2 outputs, >= 256 below 24 channels on AVX2; the tile whose GEMMs multiply least in
-    # whole panels, e.g. 13x13 takes F(2x2), 9x40 F(4x2), 200x26 F(6x2)): output rows 4k + 1..3 and
-    # 6k + 1..5, odd widths (part tiles),
-    # tiles of several batch items crossing the GEMM's panels and blocks, padding 0..2 per axis, one
-    # output row, channel counts that fill no vector
+    # 2x2 outputs, >= 256 below 24 channels on AVX2; the tile whose GEMMs multiply least in whole
+    # panels, e.g. 13x13 takes F(2x2), 9x40 F(4x2), 200x26 F(6x2)): output rows 4k .. 4k + 3 and
+    # 6k, 6k + 2, 6k + 3, odd widths (part tiles), tiles of several batch items crossing the GEMM's
+    # panels and blocks, padding 0..2 per axis, one output row, channel counts that fill no vector
     C("wino_same_13x13", 1, 32, 32, 3, 3, 13, 13, padding="same"),
     C("wino_valid_batch", 3, 41, 40, 3, 3, 11, 23, padding="valid"),
     C("wino_pad_2x0", 1, 32, 35, 3, 3, 12, 19, padding=(2, 0)),

@@ -62,11 +62,11 @@ int64_t winograd_tiles(int64_t batch, int64_t out_h, int64_t out_w, int64_t tile
 
 }  // namespace
 
-// The GEMMs' multiplies, in whole panels of tiles: per panel, F(2x2) computes 2 rows of outputs
-// with 16 GEMM rows, F(4x2) 4 with 24, F(6x2) 6 with 32. On 13x13 outputs (49 F(2x2) tiles, 28
-// F(4x2), one 64-tile panel either way) F(4x2) was slower (AVX-512, C = 64: 0.164 vs 0.120 ms); on
-// the front end's 2996x24 faster (C = 16: 2.09-2.11 vs 2.85-2.97 ms), and on 100x105 (C = 24: 0.57
-// vs 0.75 ms). Ties go to the taller tile: fewer transformed values per output.
+// The GEMMs' multiplies, tiles rounded up to whole panels: a tile of 2x2 outputs takes 16 GEMMs,
+// 4x2 24, 6x2 32. On 13x13 outputs (49 F(2x2) tiles, 28 F(4x2), one 64-tile panel either way)
+// F(4x2) was slower (AVX-512, C = 64: 0.164 vs 0.120 ms); on the front end's 2996x24 faster (C = 16:
+// 2.09-2.11 vs 2.85-2.97 ms), and on 100x105 (C = 24: 0.57 vs 0.75 ms). Ties go to the taller
+// tile: fewer transformed values per output.
 int winograd_tile_h(Isa isa, int64_t batch, int64_t out_h, int64_t out_w) {
   const auto gemm_columns = [&](int64_t tile_h) {
     const int64_t tiles = winograd_tiles(batch, out_h, out_w, tile_h), panel = gemm_panel(isa, tiles);
@@ -180,8 +180,8 @@ bool winograd_conv(Isa isa, const ConvShape& s, const float* x, const float* wei
   const int64_t block = panel * std::max<int64_t>(2, kBlockTileBytes / (tile_bytes * panel));
   const int64_t blocks = (tiles + block - 1) / block;
   std::atomic<bool> finite{true};
-  // Too few blocks to share among the threads (C = 96 on 25x26: 169 tiles, blocks of 128): one
-  // block of all tiles, each stage spread over the threads (channels, the products, channels).
+  // Too few blocks to share among the threads (C = 96 on 25x26: 91 F(4x2) tiles, blocks of 128):
+  // one block of all tiles, each stage spread over the threads (channels, the products, channels).
   if (blocks < 2 * pool.num_threads()) {
     const WinogradBlock b = plan_block(isa, p, 0, tiles, panel);
     pool.parallel_for(p.in_channels, [&](int64_t begin, int64_t end) {
